@@ -1,0 +1,221 @@
+"""A thin Pulumi language host for Python programs: `pulumi-language-python`.
+
+Upstream's language host is a Go module without release tags that the Go module proxy here does
+not serve, so `scripts/install-pulumi` installs this one instead. It implements the engine's
+`LanguageRuntime` gRPC service with the servicer the Python SDK ships, and runs each program in a
+fresh Python process, the way upstream does:
+
+    pulumi-language-python <engine address>      # serve; print the port on stdout
+    pulumi-language-python --exec <flags> PROG    # (internal) run one program in this interpreter
+
+Which interpreter runs the program: the `virtualenv` runtime option of `Pulumi.yaml` (relative to
+the project root), else `$PULUMI_PYTHON_CMD`, else the interpreter running this host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+# Exit code the program uses to say "an error was already shown to the user" (upstream's value).
+BAIL_EXIT_CODE = 32
+
+
+def _python_for(options: dict[str, Any], root: str) -> str:
+    venv = options.get("virtualenv")
+    if isinstance(venv, str) and venv:
+        path = venv if os.path.isabs(venv) else os.path.join(root or os.getcwd(), venv)
+        python = os.path.join(path, "bin", "python")
+        if not os.path.exists(python):
+            raise RuntimeError(
+                f"The 'virtualenv' option in Pulumi.yaml is set to {venv!r}, but {python} does not exist: "
+                f"create it with `python3 -m venv {path}` and install the program's requirements into it"
+            )
+        return python
+    return os.environ.get("PULUMI_PYTHON_CMD") or sys.executable
+
+
+def serve(engine_address: str) -> None:
+    """Serve the LanguageRuntime service until the engine closes us."""
+    import grpc
+    from google.protobuf import empty_pb2, json_format
+    from pulumi.runtime.proto import LanguageRuntimeServicer, language_pb2, plugin_pb2
+    from pulumi.runtime.proto.language_pb2_grpc import add_LanguageRuntimeServicer_to_server
+
+    import pulumi
+
+    class LanguageHost(LanguageRuntimeServicer):  # type: ignore[misc]
+        def Handshake(self, request: Any, context: Any) -> Any:
+            return language_pb2.LanguageHandshakeResponse()
+
+        def GetPluginInfo(self, request: Any, context: Any) -> Any:
+            return plugin_pb2.PluginInfo(version=pulumi.__version__ if hasattr(pulumi, "__version__") else "")
+
+        def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
+            return language_pb2.GetRequiredPluginsResponse()
+
+        def GetRequiredPackages(self, request: Any, context: Any) -> Any:
+            return language_pb2.GetRequiredPackagesResponse()
+
+        def InstallDependencies(self, request: Any, context: Any) -> Iterator[Any]:
+            return iter(())
+
+        def RuntimeOptionsPrompts(self, request: Any, context: Any) -> Any:
+            return language_pb2.RuntimeOptionsResponse()
+
+        def About(self, request: Any, context: Any) -> Any:
+            v = sys.version_info
+            return language_pb2.AboutResponse(executable=sys.executable, version=f"{v.major}.{v.minor}.{v.micro}")
+
+        def GetProgramDependencies(self, request: Any, context: Any) -> Any:
+            from importlib import metadata
+
+            deps = [
+                language_pb2.DependencyInfo(name=d.metadata["Name"], version=d.version)
+                for d in metadata.distributions()
+                if d.metadata["Name"]
+            ]
+            return language_pb2.GetProgramDependenciesResponse(dependencies=deps)
+
+        def Cancel(self, request: Any, context: Any) -> Any:
+            return empty_pb2.Empty()
+
+        def Run(self, request: Any, context: Any) -> Any:
+            info = request.info
+            options = json_format.MessageToDict(info.options) if info.HasField("options") else {}
+            root = info.root_directory or request.pwd
+            try:
+                python = _python_for(options, root)
+            except RuntimeError as exc:
+                return language_pb2.RunResponse(error=str(exc))
+            program = request.program or "."
+            if info.program_directory:
+                program = os.path.join(info.program_directory, info.entry_point or ".")
+            cmd = [
+                python, "-u", os.path.abspath(__file__), "--exec",
+                "--monitor", request.monitor_address,
+                "--engine", engine_address,
+                "--project", request.project,
+                "--stack", request.stack,
+                "--organization", request.organization or "organization",
+                "--root-directory", root,
+                "--pwd", request.pwd or root,
+                "--parallel", str(request.parallel),
+                "--dry-run", "true" if request.dryRun else "false",
+                program, *request.args,
+            ]  # fmt: skip
+            env = dict(os.environ)
+            env["PULUMI_CONFIG"] = json.dumps(dict(request.config))
+            env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
+            # The program's output goes to our stdout/stderr, which the engine shows as diagnostics.
+            code = subprocess.call(cmd, env=env, cwd=request.pwd or root)
+            if code == 0:
+                return language_pb2.RunResponse()
+            if code == BAIL_EXIT_CODE:
+                return language_pb2.RunResponse(bail=True)
+            return language_pb2.RunResponse(error=f"Program exited with non-zero exit code: {code}")
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8),
+        options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)],
+    )
+    add_LanguageRuntimeServicer_to_server(LanguageHost(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    # The engine stops plugins with SIGINT (then SIGKILL): stop quietly, not with a traceback.
+    signal.signal(signal.SIGINT, lambda *_: server.stop(grace=0))
+    signal.signal(signal.SIGTERM, lambda *_: server.stop(grace=0))
+    sys.stdout.write(f"{port}\n")
+    sys.stdout.flush()
+    server.wait_for_termination()
+
+
+def _user_traceback(exc: BaseException, program: str) -> str:
+    """The traceback from the first frame of the user's program on (not this runner's frames)."""
+    main = os.path.join(program, "__main__.py") if os.path.isdir(program) else program
+    frames = traceback.extract_tb(exc.__traceback__)
+    for index, frame in enumerate(frames):
+        if os.path.abspath(frame.filename) == os.path.abspath(main):
+            return "".join(traceback.format_exception(exc, limit=-(len(frames) - index)))
+    return "".join(traceback.format_exception(exc))
+
+
+def execute(argv: list[str]) -> int:
+    """Run one Pulumi program in this interpreter (the child side of `Run`)."""
+    ap = argparse.ArgumentParser(prog="pulumi-language-python --exec")
+    for flag in ("monitor", "engine", "project", "stack", "organization", "root-directory", "pwd",
+                 "parallel", "dry-run"):  # fmt: skip
+        ap.add_argument(f"--{flag}", default="")
+    ap.add_argument("program")
+    ap.add_argument("args", nargs="*")
+    args = ap.parse_args(argv)
+
+    import pulumi
+    import pulumi.runtime
+
+    pulumi.runtime.set_all_config(pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env())
+    settings = pulumi.runtime.Settings(
+        monitor=args.monitor,
+        engine=args.engine,
+        project=args.project,
+        stack=args.stack,
+        parallel=int(args.parallel or 0),
+        dry_run=args.dry_run == "true",
+        organization=args.organization,
+        root_directory=args.root_directory,
+    )
+    pulumi.runtime.configure(settings)
+    if args.pwd:
+        os.chdir(args.pwd)
+    sys.argv = [args.program, *args.args]
+    program = os.path.abspath(args.program)
+    if os.path.isdir(program) and not os.path.exists(os.path.join(program, "__main__.py")):
+        pulumi.log.error(f"unable to find main python program `__main__.py` in `{program}`")
+        return BAIL_EXIT_CODE
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    executor = futures.ThreadPoolExecutor(max_workers=max(settings.parallel or 1, 1) * 4)
+    loop.set_default_executor(executor)
+    # Unobserved failed futures are expected when a program fails part-way; upstream hides them too.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    code = 1
+    try:
+        loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
+        code = 0
+    except pulumi.RunError as exc:
+        pulumi.log.error(str(exc))
+    except Exception as exc:
+        pulumi.log.error("Program failed with an unhandled exception:\n" + _user_traceback(exc, program))
+        code = BAIL_EXIT_CODE
+    finally:
+        executor.shutdown(wait=True)
+        loop.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--exec":
+        sys.exit(execute(sys.argv[2:]))
+    positional = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if not positional:
+        sys.stderr.write("usage: pulumi-language-python <engine address>\n")
+        sys.exit(2)
+    serve(positional[-1])
+
+
+if __name__ == "__main__":
+    main()
