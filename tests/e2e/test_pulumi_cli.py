@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from support.pulumi_cli import PulumiCLI, find_pulumi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(find_pulumi() is None, reason="run through scripts/test")]
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(find_pulumi() is None, reason=
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = (ROOT / "tools/pulumi/VERSION").read_text().strip()
 
-PROGRAM = '''
+PROGRAM = """
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
@@ -36,7 +37,7 @@ class Thing(Resource):
 value = pulumi.Config().require("value")
 thing = Thing("thing", value)
 pulumi.export("value", thing.value)
-'''
+"""
 
 
 def test_pulumi_version_is_the_pinned_one(tmp_path: Path) -> None:

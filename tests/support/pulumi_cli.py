@@ -47,7 +47,12 @@ class PulumiCLI:
         return env
 
     def run(
-        self, *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None, timeout: float = 600
+        self,
+        *args: str,
+        cwd: Path,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 600,
     ) -> subprocess.CompletedProcess[str]:
         """Run `pulumi ARGS` in `cwd`; with check, fail the test showing the whole output."""
         full_env = self.env | (env or {})
@@ -57,7 +62,8 @@ class PulumiCLI:
         )  # fmt: skip
         if check and proc.returncode != 0:
             raise AssertionError(
-                f"pulumi {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+                f"pulumi {' '.join(args)} exited {proc.returncode}\n"
+                f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
             )
         return proc
 

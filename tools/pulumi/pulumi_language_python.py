@@ -49,11 +49,10 @@ def _python_for(options: dict[str, Any], root: str) -> str:
 def serve(engine_address: str) -> None:
     """Serve the LanguageRuntime service until the engine closes us."""
     import grpc
+    import pulumi
     from google.protobuf import empty_pb2, json_format
     from pulumi.runtime.proto import LanguageRuntimeServicer, language_pb2, plugin_pb2
     from pulumi.runtime.proto.language_pb2_grpc import add_LanguageRuntimeServicer_to_server
-
-    import pulumi
 
     class LanguageHost(LanguageRuntimeServicer):  # type: ignore[misc]
         def Handshake(self, request: Any, context: Any) -> Any:
@@ -76,7 +75,9 @@ def serve(engine_address: str) -> None:
 
         def About(self, request: Any, context: Any) -> Any:
             v = sys.version_info
-            return language_pb2.AboutResponse(executable=sys.executable, version=f"{v.major}.{v.minor}.{v.micro}")
+            return language_pb2.AboutResponse(
+                executable=sys.executable, version=f"{v.major}.{v.minor}.{v.micro}"
+            )
 
         def GetProgramDependencies(self, request: Any, context: Any) -> Any:
             from importlib import metadata
@@ -164,7 +165,9 @@ def execute(argv: list[str]) -> int:
     import pulumi
     import pulumi.runtime
 
-    pulumi.runtime.set_all_config(pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env())
+    pulumi.runtime.set_all_config(
+        pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env()
+    )
     settings = pulumi.runtime.Settings(
         monitor=args.monitor,
         engine=args.engine,
@@ -192,7 +195,9 @@ def execute(argv: list[str]) -> int:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     code = 1
     try:
-        loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
+        loop.run_until_complete(
+            pulumi.runtime.run_in_stack(lambda: runpy.run_path(program, run_name="__main__"))
+        )
         code = 0
     except pulumi.RunError as exc:
         pulumi.log.error(str(exc))
