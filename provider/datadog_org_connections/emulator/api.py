@@ -1,0 +1,183 @@
+"""The API operations (`/api/v2/org_connections`, `/api/v1/org`), independent of HTTP plumbing.
+
+Each operation takes the authenticated caller, the query and the raw body, and returns
+``(status, json_body)`` or raises :class:`~.store.ApiError`. Texts recorded from the real
+service are reproduced verbatim; for the inferred 400 cases the first error string is
+``Validation failed for input.`` and a second one says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .seed import Org, User
+from .store import (
+    MSG_BAD_UUID,
+    MSG_VALIDATION,
+    ApiError,
+    Store,
+    check_connection_types,
+    msg_not_allowed,
+    parse_uuid,
+)
+
+DEFAULT_LIMIT = 1000
+DEFAULT_OFFSET = 0
+
+Result = tuple[int, Any]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The org (and user) the request's keys belong to."""
+
+    org: Org
+    user: User
+
+
+def invalid(detail: str) -> ApiError:
+    """A 400 for an inferred validation failure."""
+    return ApiError(400, MSG_VALIDATION, detail)
+
+
+def parse_json_body(body: bytes) -> object:
+    """Decode a request body; malformed JSON is a 400."""
+    if not body.strip():
+        raise invalid("request body is empty")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise invalid("request body is not valid JSON") from None
+
+
+def _member(container: object, name: str, where: str, kind: type = dict) -> Any:
+    if not isinstance(container, Mapping):
+        raise invalid(f"{where}: expected an object")
+    if name not in container or container[name] is None:
+        raise invalid(f"{where}.{name}: required field is missing")
+    value = container[name]
+    if not isinstance(value, kind):
+        raise invalid(f"{where}.{name}: expected {'an object' if kind is dict else kind.__name__}")
+    return value
+
+
+def _query_int(query: Mapping[str, list[str]], name: str, default: int, minimum: int) -> int:
+    values = query.get(name)
+    if not values:
+        return default
+    text = values[0].strip()
+    try:
+        value = int(text)
+    except ValueError:
+        raise invalid(f"{name}: expected an integer, got {values[0]!r}") from None
+    if value < minimum:
+        raise invalid(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _query_str(query: Mapping[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    if not values or values[0] == "":
+        return None
+    return parse_uuid(values[0]) or values[0]
+
+
+class OrgConnectionsApi:
+    """The org connections endpoints over a :class:`~.store.Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def list(self, caller: Caller, query: Mapping[str, list[str]]) -> Result:
+        """``GET /api/v2/org_connections``."""
+        limit = _query_int(query, "limit", DEFAULT_LIMIT, 1)
+        offset = _query_int(query, "offset", DEFAULT_OFFSET, 0)
+        page, total, filtered = self.store.list_for(
+            caller.org.id,
+            source_org_id=_query_str(query, "source_org_id"),
+            sink_org_id=_query_str(query, "sink_org_id"),
+            limit=limit,
+            offset=offset,
+        )
+        return 200, {
+            "data": self.store.render_many(page),
+            "meta": {"page": {"total_count": total, "total_filtered_count": filtered}},
+        }
+
+    def create(self, caller: Caller, body: bytes) -> Result:
+        """``POST /api/v2/org_connections`` (200 with the new connection)."""
+        document = parse_json_body(body)
+        data = _member(document, "data", "body")
+        if data.get("type") != "org_connection":
+            raise invalid(f"data.type: expected 'org_connection', got {data.get('type')!r}")
+        attributes = _member(data, "attributes", "data")
+        raw_types = _member(attributes, "connection_types", "data.attributes", list)
+        relationships = _member(data, "relationships", "data")
+        sink_rel = _member(relationships, "sink_org", "data.relationships")
+        sink_data = _member(sink_rel, "data", "data.relationships.sink_org")
+        if sink_data.get("type") != "orgs":
+            raise invalid(
+                f"data.relationships.sink_org.data.type: expected 'orgs', got {sink_data.get('type')!r}"
+            )
+        sink_raw = _member(sink_data, "id", "data.relationships.sink_org.data", str)
+        sink_id = parse_uuid(sink_raw) or sink_raw
+        try:
+            types = check_connection_types(raw_types)
+        except ValueError as exc:
+            raise invalid(f"data.attributes.{exc}") from None
+        if len(set(types)) != len(types):
+            raise ApiError(400, msg_not_allowed(caller.org.id, sink_id))
+        conn = self.store.create(caller.org.id, sink_id, types, caller.user.id)
+        return 200, {"data": self.store.render(conn)}
+
+    def update(self, caller: Caller, raw_id: str, body: bytes) -> Result:
+        """``PATCH /api/v2/org_connections/{id}``: only the source org may update."""
+        conn_id = parse_uuid(raw_id)
+        if conn_id is None:
+            raise ApiError(400, MSG_BAD_UUID)
+        document = parse_json_body(body)
+        data = _member(document, "data", "body")
+        if data.get("type") != "org_connection":
+            raise invalid(f"data.type: expected 'org_connection', got {data.get('type')!r}")
+        body_id = _member(data, "id", "data", str)
+        if parse_uuid(body_id) != conn_id:
+            raise invalid(f"data.id: {body_id!r} does not match the connection id in the path {raw_id!r}")
+        attributes = _member(data, "attributes", "data")
+        raw_types = _member(attributes, "connection_types", "data.attributes", list)
+        try:
+            types = check_connection_types(raw_types)
+        except ValueError as exc:
+            raise invalid(f"data.attributes.{exc}") from None
+        conn = self.store.update(conn_id, types, as_org=caller.org.id)
+        return 200, {"data": self.store.render(conn)}
+
+    def delete(self, caller: Caller, raw_id: str) -> Result:
+        """``DELETE /api/v2/org_connections/{id}``: from the source or the sink org; 200 ``{}``."""
+        conn_id = parse_uuid(raw_id)
+        if conn_id is None:
+            raise ApiError(400, MSG_BAD_UUID)
+        try:
+            self.store.delete(conn_id, as_org=caller.org.id)
+        except ApiError as exc:
+            if exc.status == 404:  # name the id as the caller spelled it
+                raise ApiError(404, f"org connection with id:{raw_id} not found not found") from None
+            raise
+        return 200, {}
+
+    def list_orgs(self, org: Org) -> Result:
+        """``GET /api/v1/org``: the current org first, then the other orgs of its account."""
+        return 200, {
+            "orgs": [
+                {
+                    "public_id": o.public_id,
+                    "uuid": o.id,
+                    "name": o.name,
+                    "description": o.description,
+                    "created": o.created,
+                }
+                for o in self.store.seed.account_orgs(org)
+            ]
+        }
