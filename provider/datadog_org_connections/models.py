@@ -1,0 +1,262 @@
+"""Immutable values of the org connections API and their parsing from JSON:API bodies.
+
+Parsing is strict about what the client relies on (ids, types, timestamps, paging counts) and
+raises :class:`~datadog_org_connections.errors.ResponseFormatError` naming the JSON path of the
+first problem, e.g. ``data[2].attributes.connection_types: expected a list of strings, got int``.
+Display-only fields (org and user names, the creator) default to ``""`` when absent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ResponseFormatError
+
+__all__ = [
+    "CONNECTION_TYPES",
+    "Connection",
+    "ConnectionPage",
+    "ManagedOrg",
+    "parse_connection_document",
+    "parse_connection_page",
+    "parse_json",
+    "parse_managed_orgs",
+]
+
+#: The connection types the API knows, sorted.
+CONNECTION_TYPES: tuple[str, ...] = ("audit", "logs", "metrics")
+
+CONNECTION_TYPE = "org_connection"
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def _fail(path: str, message: str) -> ResponseFormatError:
+    return ResponseFormatError(f"{path or 'top level'}: {message}")
+
+
+def _object(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(path, f"expected an object, got {_kind(value)}")
+    return value
+
+
+def _field(obj: Mapping[str, Any], key: str, path: str) -> Any:
+    if key not in obj:
+        raise _fail(f"{path}.{key}" if path else key, "missing")
+    return obj[key]
+
+
+def _string(obj: Mapping[str, Any], key: str, path: str) -> str:
+    value = _field(obj, key, path)
+    if not isinstance(value, str) or not value:
+        raise _fail(f"{path}.{key}" if path else key, f"expected a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _optional_string(obj: Mapping[str, Any], key: str, path: str) -> str:
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _fail(f"{path}.{key}" if path else key, f"expected a string, got {_kind(value)}")
+    return value
+
+
+def _count(obj: Mapping[str, Any], key: str, path: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(f"{path}.{key}", f"expected a non-negative integer, got {_kind(value)}")
+    return value
+
+
+def _relationship(rels: Mapping[str, Any], name: str, path: str, *, required: bool) -> tuple[str, str]:
+    """Return ``(id, name)`` of ``relationships.<name>.data``."""
+    here = f"{path}.{name}"
+    if name not in rels or rels[name] is None:
+        if required:
+            raise _fail(here, "missing")
+        return "", ""
+    data = _object(_field(_object(rels[name], here), "data", here), f"{here}.data")
+    if required:
+        return _string(data, "id", f"{here}.data"), _optional_string(data, "name", f"{here}.data")
+    return _optional_string(data, "id", f"{here}.data"), _optional_string(data, "name", f"{here}.data")
+
+
+def parse_json(content: bytes | str, *, what: str = "response body") -> Any:
+    """Decode a JSON body; a truncated or non-JSON body raises :class:`ResponseFormatError`."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ResponseFormatError(
+                f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+    if not content.strip():
+        raise ResponseFormatError(f"{what} is empty, expected JSON")
+    try:
+        return json.loads(content)
+    except json.JSONDecodeError as exc:
+        where = "truncated JSON" if exc.pos >= len(content.rstrip()) else "invalid JSON"
+        raise ResponseFormatError(
+            f"{what} is {where} ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One org connection: data flows from the source org to the sink org.
+
+    ``connection_types`` is sorted. ``created_at`` is the API's RFC 3339 text, unchanged.
+    """
+
+    id: str
+    source_org_id: str
+    source_org_name: str
+    sink_org_id: str
+    sink_org_name: str
+    connection_types: tuple[str, ...]
+    created_at: str
+    created_by_id: str
+    created_by_name: str
+
+    @classmethod
+    def from_api(cls, resource: Mapping[str, Any], *, path: str = "data") -> Connection:
+        """Build a connection from a JSON:API resource object (``{"type", "id", ...}``).
+
+        A whole document (``{"data": {...}}``) is accepted too.
+
+        Raises:
+            ResponseFormatError: a required field is missing or has the wrong type.
+        """
+        obj = _object(resource, path)
+        if "data" in obj and "attributes" not in obj:
+            return cls.from_api(_object(obj["data"], path), path=path)
+        kind = obj.get("type")
+        if kind is not None and kind != CONNECTION_TYPE:
+            raise _fail(f"{path}.type", f"expected {CONNECTION_TYPE!r}, got {kind!r}")
+        conn_id = _string(obj, "id", path)
+        attrs = _object(_field(obj, "attributes", path), f"{path}.attributes")
+        types = _field(attrs, "connection_types", f"{path}.attributes")
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            raise _fail(
+                f"{path}.attributes.connection_types",
+                f"expected a list of strings, got {_kind(types)}"
+                + (" with non-string items" if isinstance(types, list) else ""),
+            )
+        created_at = _string(attrs, "created_at", f"{path}.attributes")
+        rels = _object(_field(obj, "relationships", path), f"{path}.relationships")
+        rpath = f"{path}.relationships"
+        source_id, source_name = _relationship(rels, "source_org", rpath, required=True)
+        sink_id, sink_name = _relationship(rels, "sink_org", rpath, required=True)
+        user_id, user_name = _relationship(rels, "created_by", rpath, required=False)
+        return cls(
+            id=conn_id,
+            source_org_id=source_id,
+            source_org_name=source_name,
+            sink_org_id=sink_id,
+            sink_org_name=sink_name,
+            connection_types=tuple(sorted(types)),
+            created_at=created_at,
+            created_by_id=user_id,
+            created_by_name=user_name,
+        )
+
+
+@dataclass(frozen=True)
+class ConnectionPage:
+    """One page of ``GET /api/v2/org_connections``.
+
+    ``total_count`` counts every connection of the current org, ``total_filtered_count`` those
+    matching the filters; each is ``None`` when the API did not say.
+    """
+
+    connections: tuple[Connection, ...]
+    total_count: int | None
+    total_filtered_count: int | None
+
+    @classmethod
+    def from_api(cls, body: Any) -> ConnectionPage:
+        """Build a page from the decoded list body.
+
+        Raises:
+            ResponseFormatError: the body is not ``{"data": [...], "meta": {...}}``.
+        """
+        obj = _object(body, "")
+        data = _field(obj, "data", "")
+        if not isinstance(data, list):
+            raise _fail("data", f"expected a list, got {_kind(data)}")
+        connections = tuple(Connection.from_api(item, path=f"data[{i}]") for i, item in enumerate(data))
+        total = filtered = None
+        meta = obj.get("meta")
+        if meta is not None:
+            page = _object(meta, "meta").get("page")
+            if page is not None:
+                page = _object(page, "meta.page")
+                total = _count(page, "total_count", "meta.page")
+                filtered = _count(page, "total_filtered_count", "meta.page")
+        return cls(connections=connections, total_count=total, total_filtered_count=filtered)
+
+
+@dataclass(frozen=True)
+class ManagedOrg:
+    """An org the keys can manage (from ``GET /api/v1/org``).
+
+    ``id`` is the org UUID to use as a sink org id: the ``uuid`` field, or ``public_id`` when
+    the API does not send ``uuid``.
+    """
+
+    id: str
+    public_id: str
+    name: str
+
+    @classmethod
+    def from_api(cls, org: Mapping[str, Any], *, path: str = "org") -> ManagedOrg:
+        """Build a managed org from one item of the ``orgs`` list.
+
+        Raises:
+            ResponseFormatError: ``public_id`` is missing or a field has the wrong type.
+        """
+        obj = _object(org, path)
+        public_id = _string(obj, "public_id", path)
+        uuid = _optional_string(obj, "uuid", path)
+        return cls(id=uuid or public_id, public_id=public_id, name=_optional_string(obj, "name", path))
+
+
+def parse_connection_document(body: Any) -> Connection:
+    """Parse a single-connection document ``{"data": {...}}`` (create and update answers)."""
+    obj = _object(body, "")
+    return Connection.from_api(_object(_field(obj, "data", ""), "data"), path="data")
+
+
+def parse_connection_page(body: Any) -> ConnectionPage:
+    """Parse a list answer ``{"data": [...], "meta": {"page": {...}}}``."""
+    return ConnectionPage.from_api(body)
+
+
+def parse_managed_orgs(body: Any) -> list[ManagedOrg]:
+    """Parse ``{"orgs": [{"public_id", "name", "uuid"?}, ...]}`` (``GET /api/v1/org``)."""
+    obj = _object(body, "")
+    orgs = _field(obj, "orgs", "")
+    if not isinstance(orgs, list):
+        raise _fail("orgs", f"expected a list, got {_kind(orgs)}")
+    return [ManagedOrg.from_api(item, path=f"orgs[{i}]") for i, item in enumerate(orgs)]
