@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,12 +112,12 @@ class Api:
         """GET the connections list."""
         return self.request("GET", CONNECTIONS, params=params)
 
-    def create(self, sink: OrgKeys | str, types: list[str] | None = None) -> requests.Response:
+    def create(self, sink: OrgKeys | str, types: builtins.list[str] | None = None) -> requests.Response:
         """POST a connection to ``sink``."""
         sink_id = sink.id if isinstance(sink, OrgKeys) else sink
         return self.request("POST", CONNECTIONS, json=create_body(sink_id, types))
 
-    def patch(self, conn_id: str, types: list[str]) -> requests.Response:
+    def patch(self, conn_id: str, types: builtins.list[str]) -> requests.Response:
         """PATCH a connection's types."""
         return self.request("PATCH", f"{CONNECTIONS}/{conn_id}", json=patch_body(conn_id, types))
 

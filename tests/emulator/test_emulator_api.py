@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime
@@ -189,7 +190,9 @@ def test_create_with_an_invalid_body_is_400(hub: Api, body: dict[str, object]) -
     assert hub.list().json()["data"] == []
 
 
-@pytest.mark.parametrize("raw", [b"{", b"", b"null", b"[1]", b"\xff\xfe"], ids=["cut", "empty", "null", "list", "bin"])
+@pytest.mark.parametrize(
+    "raw", [b"{", b"", b"null", b"[1]", b"\xff\xfe"], ids=["cut", "empty", "null", "list", "bin"]
+)
 def test_create_with_malformed_json_is_400(hub: Api, raw: bytes) -> None:
     response = hub.request(
         "POST", CONNECTIONS, data=raw, headers={**HUB.headers(), "Content-Type": "application/json"}
@@ -397,7 +400,17 @@ def test_keep_alive_reuses_one_connection(hub: Api, emu: Emulator) -> None:
     for _ in range(5):
         assert hub.list().status_code == 200
     assert hub.create(SPOKE_EU).status_code == 200
-    assert len(emu.server._connections) == 1  # one socket served every request
+    assert emu.server.open_connection_count == 1  # one socket served every request
+
+
+def test_chunked_request_body_is_accepted(hub: Api) -> None:
+    payload = json.dumps(create_body(SPOKE_EU.id)).encode()
+    chunks = iter([payload[:10], payload[10:]])  # a generator body makes requests send it chunked
+    response = hub.request(
+        "POST", CONNECTIONS, data=chunks, headers={**HUB.headers(), "Content-Type": "application/json"}
+    )
+    assert_json(response, 200)
+    assert hub.list().json()["meta"]["page"]["total_count"] == 1
 
 
 def test_rate_limit_headers_values(hub: Api) -> None:

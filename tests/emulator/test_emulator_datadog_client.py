@@ -13,40 +13,40 @@ from datadog_org_connections.emulator import Emulator
 
 pytest.importorskip("datadog_api_client")
 
-from datadog_api_client import ApiClient, Configuration  # noqa: E402
-from datadog_api_client.exceptions import ApiException  # noqa: E402
-from datadog_api_client.v1.api.organizations_api import OrganizationsApi  # noqa: E402
-from datadog_api_client.v2.api.org_connections_api import OrgConnectionsApi  # noqa: E402
-from datadog_api_client.v2.model.org_connection_create import OrgConnectionCreate  # noqa: E402
-from datadog_api_client.v2.model.org_connection_create_attributes import (  # noqa: E402
+from datadog_api_client import ApiClient, Configuration
+from datadog_api_client.exceptions import ApiException
+from datadog_api_client.v1.api.organizations_api import OrganizationsApi
+from datadog_api_client.v2.api.org_connections_api import OrgConnectionsApi
+from datadog_api_client.v2.model.org_connection_create import OrgConnectionCreate
+from datadog_api_client.v2.model.org_connection_create_attributes import (
     OrgConnectionCreateAttributes,
 )
-from datadog_api_client.v2.model.org_connection_create_relationships import (  # noqa: E402
+from datadog_api_client.v2.model.org_connection_create_relationships import (
     OrgConnectionCreateRelationships,
 )
-from datadog_api_client.v2.model.org_connection_create_request import OrgConnectionCreateRequest  # noqa: E402
-from datadog_api_client.v2.model.org_connection_list_response import OrgConnectionListResponse  # noqa: E402
-from datadog_api_client.v2.model.org_connection_org_relationship import (  # noqa: E402
+from datadog_api_client.v2.model.org_connection_create_request import OrgConnectionCreateRequest
+from datadog_api_client.v2.model.org_connection_list_response import OrgConnectionListResponse
+from datadog_api_client.v2.model.org_connection_org_relationship import (
     OrgConnectionOrgRelationship,
 )
-from datadog_api_client.v2.model.org_connection_org_relationship_data import (  # noqa: E402
+from datadog_api_client.v2.model.org_connection_org_relationship_data import (
     OrgConnectionOrgRelationshipData,
 )
-from datadog_api_client.v2.model.org_connection_org_relationship_data_type import (  # noqa: E402
+from datadog_api_client.v2.model.org_connection_org_relationship_data_type import (
     OrgConnectionOrgRelationshipDataType,
 )
-from datadog_api_client.v2.model.org_connection_response import OrgConnectionResponse  # noqa: E402
-from datadog_api_client.v2.model.org_connection_type import OrgConnectionType  # noqa: E402
-from datadog_api_client.v2.model.org_connection_type_enum import OrgConnectionTypeEnum  # noqa: E402
-from datadog_api_client.v2.model.org_connection_update import OrgConnectionUpdate  # noqa: E402
-from datadog_api_client.v2.model.org_connection_update_attributes import (  # noqa: E402
+from datadog_api_client.v2.model.org_connection_response import OrgConnectionResponse
+from datadog_api_client.v2.model.org_connection_type import OrgConnectionType
+from datadog_api_client.v2.model.org_connection_type_enum import OrgConnectionTypeEnum
+from datadog_api_client.v2.model.org_connection_update import OrgConnectionUpdate
+from datadog_api_client.v2.model.org_connection_update_attributes import (
     OrgConnectionUpdateAttributes,
 )
-from datadog_api_client.v2.model.org_connection_update_request import OrgConnectionUpdateRequest  # noqa: E402
+from datadog_api_client.v2.model.org_connection_update_request import OrgConnectionUpdateRequest
 
 
 def client_for(emu: Emulator, org: OrgKeys) -> ApiClient:
-    configuration = Configuration(
+    configuration = Configuration(  # type: ignore[no-untyped-call]
         host=emu.url, api_key={"apiKeyAuth": org.api_key, "appKeyAuth": org.app_key}
     )
     return ApiClient(configuration)
@@ -55,7 +55,7 @@ def client_for(emu: Emulator, org: OrgKeys) -> ApiClient:
 @pytest.fixture
 def dd(emu: Emulator) -> Iterator[OrgConnectionsApi]:
     with client_for(emu, HUB) as api_client:
-        yield OrgConnectionsApi(api_client)
+        yield OrgConnectionsApi(api_client)  # type: ignore[no-untyped-call]
 
 
 def create_request(sink_id: str, types: list[OrgConnectionTypeEnum]) -> OrgConnectionCreateRequest:
@@ -74,7 +74,9 @@ def create_request(sink_id: str, types: list[OrgConnectionTypeEnum]) -> OrgConne
     )
 
 
-def update_request(conn_id: uuid.UUID | str, types: list[OrgConnectionTypeEnum]) -> OrgConnectionUpdateRequest:
+def update_request(
+    conn_id: uuid.UUID | str, types: list[OrgConnectionTypeEnum]
+) -> OrgConnectionUpdateRequest:
     return OrgConnectionUpdateRequest(
         data=OrgConnectionUpdate(
             id=conn_id if isinstance(conn_id, uuid.UUID) else uuid.UUID(conn_id),
@@ -113,7 +115,7 @@ def test_create_list_update_delete_round_trip(dd: OrgConnectionsApi) -> None:
     assert updated.data.attributes.connection_types == [OrgConnectionTypeEnum.AUDIT]
     assert updated.data.attributes.created_at == created_at
 
-    assert dd.delete_org_connections(connection_id=data.id) is None
+    dd.delete_org_connections(connection_id=data.id)
     assert dd.list_org_connections().data == []
 
 
@@ -149,19 +151,21 @@ def test_errors_raise_api_exception_with_the_status(dd: OrgConnectionsApi) -> No
     assert f"org connection with id:{missing} not found not found" in str(gone.value.body)
 
     with pytest.raises(ApiException) as gone_patch:
-        dd.update_org_connections(connection_id=missing, body=update_request(missing, [OrgConnectionTypeEnum.LOGS]))
+        dd.update_org_connections(
+            connection_id=missing, body=update_request(missing, [OrgConnectionTypeEnum.LOGS])
+        )
     assert gone_patch.value.status == 404
 
 
 def test_forbidden_with_a_viewer_key(emu: Emulator) -> None:
     viewer = OrgKeys("hub", HUB.id, HUB.api_key, "c8a967c37920ac3506d7feb31777015f7ef0cb5c", "", "")
     with client_for(emu, viewer) as api_client, pytest.raises(ApiException) as forbidden:
-        OrgConnectionsApi(api_client).list_org_connections()
+        OrgConnectionsApi(api_client).list_org_connections()  # type: ignore[no-untyped-call]
     assert forbidden.value.status == 403
 
 
 def test_list_orgs_parses(emu: Emulator) -> None:
     with client_for(emu, HUB) as api_client:
-        orgs = OrganizationsApi(api_client).list_orgs()
+        orgs = OrganizationsApi(api_client).list_orgs()  # type: ignore[no-untyped-call]
     assert [o.name for o in orgs.orgs] == ["hub", "spoke-eu", "spoke-us", "spoke-ap"]
     assert all(o.public_id for o in orgs.orgs)

@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -291,6 +292,9 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             raise ApiError(405, MSG_METHOD)
         except ApiError as exc:
             return exc.status, exc.body()
+        except Exception:  # a bug in the emulator: answer 500 rather than drop the connection
+            traceback.print_exc(file=sys.stderr)
+            return 500, {"errors": ["Internal Server Error"]}
 
     # ------------------------------------------------------------------------ answering
 
@@ -374,6 +378,12 @@ class EmulatorServer(ThreadingHTTPServer):
         """Forget a closed client connection."""
         with self._connections_lock:
             self._connections.discard(sock)
+
+    @property
+    def open_connection_count(self) -> int:
+        """How many client connections are open right now."""
+        with self._connections_lock:
+            return len(self._connections)
 
     def close_connections(self) -> None:
         """Shut down every open client connection (keep-alive ones included)."""

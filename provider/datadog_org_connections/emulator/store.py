@@ -19,7 +19,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .seed import CONNECTION_TYPES, Org, Seed, SeedConnection, SeedError, User, normalize_timestamp
+from .seed import (
+    CONNECTION_TYPES,
+    Org,
+    Seed,
+    SeedConnection,
+    SeedError,
+    User,
+    derived_id,
+    normalize_timestamp,
+)
 
 STATE_VERSION = 1
 
@@ -167,7 +176,8 @@ class Store:
             default = source.default_creator()
             creator = default.id if default is not None else None
         return Connection(
-            id=seeded.id or str(uuid.uuid4()),
+            # Stable across resets and restarts when the seed gives no id.
+            id=seeded.id or derived_id(4, "connection", seeded.source_org_id, seeded.sink_org_id),
             source_org_id=seeded.source_org_id,
             sink_org_id=seeded.sink_org_id,
             connection_types=list(seeded.connection_types),
