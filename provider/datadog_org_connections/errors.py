@@ -124,7 +124,7 @@ class DatadogError(Exception):
         if self.attempts > 1:
             body = f"{body} (gave up after {self.attempts} attempts)"
         if self.maybe_applied:
-            body = f"{body}; the change may have been applied: list the connections before retrying"
+            body = f"{body}; the change may have been applied: check the current state before retrying"
         return f"{head}: {body}" if head else body
 
     @property

@@ -116,9 +116,10 @@ def parse_json(content: bytes | str, *, what: str = "response body") -> Any:
     try:
         return json.loads(content)
     except json.JSONDecodeError as exc:
-        where = "truncated JSON" if exc.pos >= len(content.rstrip()) else "invalid JSON"
+        cut = exc.pos >= len(content.rstrip()) or exc.msg.startswith("Unterminated string")
         raise ResponseFormatError(
-            f"{what} is {where} ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            f"{what} is {'truncated JSON' if cut else 'invalid JSON'} "
+            f"({exc.msg}: line {exc.lineno}, column {exc.colno})"
         ) from None
 
 

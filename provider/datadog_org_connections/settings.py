@@ -88,8 +88,7 @@ class Credentials:
 
 def _missing_key_message(what: str, env: tuple[str, str], config: str) -> str:
     return (
-        f"no Datadog {what}: set {env[0]} (or {env[1]}), "
-        f"or pulumi config set --secret datadog:{config} <key>"
+        f"no Datadog {what}: set {env[0]} (or {env[1]}), or pulumi config set --secret datadog:{config} <key>"
     )
 
 
@@ -113,9 +112,7 @@ def base_url_for_site(site: str) -> str:
     key = site.strip().lower().rstrip("./")
     if key in SITES:
         return SITES[key]
-    raise ConfigurationError(
-        f"unknown Datadog site {one_word(site)!r}: valid sites are {', '.join(SITES)}"
-    )
+    raise ConfigurationError(f"unknown Datadog site {one_word(site)!r}: valid sites are {', '.join(SITES)}")
 
 
 def one_word(text: str, limit: int = 80) -> str:

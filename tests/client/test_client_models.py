@@ -1,0 +1,139 @@
+"""Parsing API bodies into models (no network)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from client_payloads import SINK, SOURCE, USER, conn_id, document, page, resource
+
+from datadog_org_connections.errors import ResponseFormatError
+from datadog_org_connections.models import (
+    CONNECTION_TYPES,
+    Connection,
+    ConnectionPage,
+    ManagedOrg,
+    parse_connection_document,
+    parse_connection_page,
+    parse_json,
+    parse_managed_orgs,
+)
+
+
+def test_connection_types_constant() -> None:
+    assert CONNECTION_TYPES == ("audit", "logs", "metrics")
+
+
+def test_parse_connection() -> None:
+    conn = Connection.from_api(resource(conn_id(1), types=["metrics", "audit", "logs"]))
+    assert conn == Connection(
+        id=conn_id(1),
+        source_org_id=SOURCE,
+        source_org_name="Source Org",
+        sink_org_id=SINK,
+        sink_org_name="Sink Org",
+        connection_types=("audit", "logs", "metrics"),
+        created_at="2025-08-25T18:13:19.375125+00:00",
+        created_by_id=USER,
+        created_by_name="Ada Admin",
+    )
+    assert Connection.from_api(document(conn_id(1))) == parse_connection_document(document(conn_id(1)))
+    with pytest.raises(AttributeError):
+        conn.id = "other"  # type: ignore[misc]
+
+
+def test_display_fields_are_optional() -> None:
+    raw = resource(conn_id(2))
+    del raw["relationships"]["created_by"]
+    del raw["relationships"]["sink_org"]["data"]["name"]
+    raw["relationships"]["source_org"]["data"]["name"] = None
+    conn = Connection.from_api(raw)
+    assert (conn.created_by_id, conn.created_by_name, conn.sink_org_name, conn.source_org_name) == ("",) * 4
+
+
+def _broken(mutate: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(resource(conn_id(3)))
+    mutate(raw)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda r: r.pop("id"), "data.id: missing"),
+        (lambda r: r.update(id=7), "data.id: expected a non-empty string, got number"),
+        (lambda r: r.update(type="users"), "data.type"),
+        (lambda r: r.pop("attributes"), "data.attributes: missing"),
+        (lambda r: r["attributes"].update(connection_types="logs"), "data.attributes.connection_types"),
+        (lambda r: r["attributes"].update(connection_types=["logs", 3]), "non-string items"),
+        (lambda r: r["attributes"].pop("created_at"), "data.attributes.created_at: missing"),
+        (lambda r: r.pop("relationships"), "data.relationships: missing"),
+        (lambda r: r["relationships"].pop("sink_org"), "data.relationships.sink_org: missing"),
+        (lambda r: r["relationships"]["source_org"].update(data=None), "source_org.data: expected an object"),
+        (lambda r: r["relationships"]["sink_org"]["data"].pop("id"), "sink_org.data.id: missing"),
+        (lambda r: r["relationships"]["sink_org"]["data"].update(name=5), "sink_org.data.name"),
+    ],
+)
+def test_malformed_connection(mutate: Any, where: str) -> None:
+    with pytest.raises(ResponseFormatError) as info:
+        Connection.from_api(_broken(mutate))
+    assert where in str(info.value)
+
+
+def test_parse_page() -> None:
+    parsed = parse_connection_page(page([resource(conn_id(1)), resource(conn_id(2))], total=5, filtered=2))
+    assert isinstance(parsed, ConnectionPage)
+    assert [c.id for c in parsed.connections] == [conn_id(1), conn_id(2)]
+    assert (parsed.total_count, parsed.total_filtered_count) == (5, 2)
+    empty = parse_connection_page(
+        {"data": [], "meta": {"page": {"total_count": 0, "total_filtered_count": 0}}}
+    )
+    assert empty == ConnectionPage((), 0, 0)
+    assert parse_connection_page({"data": []}) == ConnectionPage((), None, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ([], "top level: expected an object, got list"),
+        ({}, "data: missing"),
+        ({"data": {}}, "data: expected a list, got object"),
+        ({"data": [resource(conn_id(1)), 3]}, "data[1]: expected an object, got number"),
+        ({"data": [], "meta": {"page": {"total_count": "3"}}}, "meta.page.total_count"),
+        ({"data": [], "meta": {"page": {"total_filtered_count": True}}}, "meta.page.total_filtered_count"),
+        ({"data": [], "meta": []}, "meta: expected an object"),
+    ],
+)
+def test_malformed_page(body: Any, where: str) -> None:
+    with pytest.raises(ResponseFormatError) as info:
+        parse_connection_page(body)
+    assert where in str(info.value)
+
+
+def test_managed_orgs() -> None:
+    orgs = parse_managed_orgs(
+        {
+            "orgs": [
+                {"public_id": "abc123", "name": "Parent", "uuid": SOURCE, "extra": 1},
+                {"public_id": "def456", "name": "Child"},
+            ]
+        }
+    )
+    assert orgs == [ManagedOrg(SOURCE, "abc123", "Parent"), ManagedOrg("def456", "def456", "Child")]
+    with pytest.raises(ResponseFormatError, match=r"orgs\[0\].public_id: missing"):
+        parse_managed_orgs({"orgs": [{"name": "x"}]})
+    with pytest.raises(ResponseFormatError, match="orgs: missing"):
+        parse_managed_orgs({"org": []})
+
+
+def test_parse_json_errors() -> None:
+    assert parse_json(b'{"a": 1}') == {"a": 1}
+    with pytest.raises(ResponseFormatError, match="truncated JSON"):
+        parse_json(b'{"data": [{"id": "x", "attributes": {')
+    with pytest.raises(ResponseFormatError, match="invalid JSON"):
+        parse_json(b"<html><body>Bad gateway</body></html>")
+    with pytest.raises(ResponseFormatError, match="empty"):
+        parse_json(b"  ")
+    with pytest.raises(ResponseFormatError, match="not UTF-8"):
+        parse_json(b"\xff\xfe{}")
