@@ -476,13 +476,13 @@ class Emulator:
         if self._thread is not None:
             return
         self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator", daemon=True
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, name="emulator", daemon=True
         )
         self._thread.start()
 
     def serve_forever(self) -> None:
         """Serve from the calling thread until :meth:`stop` is called from another one."""
-        self.server.serve_forever(poll_interval=0.05)
+        self.server.serve_forever(poll_interval=0.01)
 
     def stop(self) -> None:
         """Stop serving, end open connections and close the listening socket (idempotent)."""
