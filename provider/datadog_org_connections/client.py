@@ -22,9 +22,10 @@ Retries
       are retried with exponential backoff and jitter.
     * Failures to connect (connection refused, connect timeout, DNS failure): the request never
       left, so every method, POST included, is retried.
-    * Everything is bounded by ``max_attempts`` (HTTP attempts per request) and
-      ``max_retry_seconds`` (wall time per call, sleeps included): a wait that would end past the
-      budget is not started; the last error is raised instead.
+    * Everything is bounded by ``max_attempts`` (HTTP attempts per request; the look-ups a
+      create makes count separately but share its time) and ``max_retry_seconds`` (wall time per
+      call, sleeps included): a wait that would end past the budget is not started; the last
+      error is raised instead. 4xx answers other than 429 are never retried.
 
 Create safety
     A POST is never blindly repeated once it may have reached the server (read timeout,
@@ -36,7 +37,9 @@ Create safety
     the pair is looked up again and returned (our own earlier attempt made it). A 409 on the
     *first* attempt is a real conflict and raises :class:`~.errors.ConflictError`: adopting an
     existing connection is the caller's decision. A pair connection found with *other* types
-    than requested was not made by this call: ConflictError too.
+    than requested was not made by this call: ConflictError too. When the attempts or the time
+    run out after an ambiguous failure, one last look-up is made; if it finds nothing, the error
+    raised has ``maybe_applied=True``.
 
 Delete safety
     After an ambiguous DELETE failure, a retried DELETE answering 404 means the earlier attempt
@@ -501,7 +504,7 @@ class OrgConnectionsClient:
     def list_managed_orgs(self) -> list[ManagedOrg]:
         """The orgs the keys can manage (``GET /api/v1/org``): the parent and its children."""
         op = _Op("list managed orgs")
-        resp, _ = self._call("GET", MANAGED_ORGS_PATH, op)
+        resp = self._call("GET", MANAGED_ORGS_PATH, op)
         return self._parse(resp, op, parse_managed_orgs)
 
     # ------------------------------------------------------------------------------ mutations
@@ -535,7 +538,7 @@ class OrgConnectionsClient:
                 if found is not None:
                     return found
             try:
-                resp, _ = self._call("POST", CONNECTIONS_PATH, op, body=body, tries=tries, retry_sent=False)
+                resp = self._call("POST", CONNECTIONS_PATH, op, body=body, tries=tries, retry_sent=False)
             except _MaybeApplied as maybe:
                 tries.ambiguous = True
                 try:
@@ -582,7 +585,7 @@ class OrgConnectionsClient:
         body = {
             "data": {"type": "org_connection", "id": connection_id, "attributes": {"connection_types": types}}
         }
-        resp, _ = self._call("PATCH", _connection_path(connection_id), op, body=body)
+        resp = self._call("PATCH", _connection_path(connection_id), op, body=body)
         return self._parse(resp, op, parse_connection_document)
 
     def delete_connection(self, connection_id: str, *, missing_ok: bool = False) -> bool:
@@ -598,7 +601,7 @@ class OrgConnectionsClient:
         _require_id(connection_id, "connection_id")
         op = _Op(f"delete org connection {connection_id}", mutation=True)
         tries = _Attempts(self)
-        resp, _ = self._call("DELETE", _connection_path(connection_id), op, ok_statuses=(404,), tries=tries)
+        resp = self._call("DELETE", _connection_path(connection_id), op, ok_statuses=(404,), tries=tries)
         if resp.status_code != 404:
             return True
         if tries.ambiguous:
@@ -665,7 +668,7 @@ class OrgConnectionsClient:
         params["limit"] = limit
         params["offset"] = offset
         tries = _Attempts(self, deadline)
-        resp, _ = self._call("GET", CONNECTIONS_PATH, op, params=params, tries=tries)
+        resp = self._call("GET", CONNECTIONS_PATH, op, params=params, tries=tries)
         return self._parse(resp, op, parse_connection_page, attempts=tries.count)
 
     def _created_by_earlier_attempt(
@@ -686,8 +689,7 @@ class OrgConnectionsClient:
                 deadline=tries.deadline,
             )
         except DatadogError as err:
-            err.maybe_applied = True
-            raise
+            raise _with_maybe_applied(err, self._secrets) from None
         candidates = [c for c in page.connections if c.sink_org_id == sink_org_id]
         if len(candidates) != 1:
             log.debug("%s: %d candidate(s) after an interrupted attempt", op.text, len(candidates))
@@ -717,11 +719,12 @@ class OrgConnectionsClient:
         ok_statuses: Sequence[int] = (),
         tries: _Attempts | None = None,
         retry_sent: bool = True,
-    ) -> tuple[requests.Response, bool]:
-        """Send with retries; return ``(answer, an attempt was ambiguous)`` for 2xx/ok_statuses.
+    ) -> requests.Response:
+        """Send with retries; return the answer if it is 2xx or in ``ok_statuses``.
 
         With ``retry_sent=False`` (POST), a failure after which the request may have been applied
-        raises :class:`_MaybeApplied` instead of retrying.
+        raises :class:`_MaybeApplied` instead of retrying. ``tries.ambiguous`` tells the caller
+        whether some attempt may have been applied without a clear answer.
         """
         tries = tries or _Attempts(self)
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
@@ -758,7 +761,7 @@ class OrgConnectionsClient:
 
             status = out.status_code
             if 200 <= status < 300 or status in ok_statuses:
-                return out, tries.ambiguous
+                return out
             retry_5xx = status >= 500 and status not in _NOT_RETRIED_5XX
             err = self._api_error(
                 out, op, attempts=attempt, maybe_applied=op.mutation and (tries.ambiguous or retry_5xx)
@@ -879,6 +882,23 @@ class OrgConnectionsClient:
         """Exponential backoff with jitter: a random wait in [d/2, d], d = base * 2^(attempt-1)."""
         step = min(self.backoff_cap, self.backoff_base * (2.0 ** min(attempt - 1, 30)))
         return step / 2 + self._random.uniform(0, step / 2)
+
+
+def _with_maybe_applied(err: DatadogError, secrets: Sequence[str]) -> DatadogError:
+    """A copy of ``err`` that says the change may have been applied."""
+    copy = type(err)(
+        err.detail,
+        operation=err.operation,
+        status=err.status,
+        api_errors=err.api_errors,
+        org_ids=err.org_ids,
+        attempts=err.attempts,
+        maybe_applied=True,
+        secrets=secrets,
+    )
+    if isinstance(err, RateLimitedError) and isinstance(copy, RateLimitedError):
+        copy.retry_after = err.retry_after
+    return copy
 
 
 def _list_op(text: str, sink_org_id: str | None, source_org_id: str | None) -> _Op:

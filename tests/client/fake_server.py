@@ -62,6 +62,7 @@ class Recorded:
     target: str  # path and query, exactly as sent
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0
 
     @property
     def path(self) -> str:
@@ -109,7 +110,9 @@ class FakeServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                rec = Recorded(self.command, self.path, dict(self.headers.items()), body)
+                rec = Recorded(
+                    self.command, self.path, dict(self.headers.items()), body, self.client_address[1]
+                )
                 canned = fake._next(rec)
                 if canned.delay:
                     time.sleep(canned.delay)
@@ -151,7 +154,7 @@ class FakeServer:
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
 
     def _next(self, rec: Recorded) -> Canned:

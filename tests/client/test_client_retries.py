@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ from fake_server import Canned, FakeClock, FakeServer, SleepRecorder, free_port
 from datadog_org_connections.client import OrgConnectionsClient
 from datadog_org_connections.errors import (
     ConflictError,
+    ForbiddenError,
     RateLimitedError,
     ResponseFormatError,
     ServerError,
@@ -149,6 +151,36 @@ def test_create_refused_connect_is_retried_without_lookup(sleeps: SleepRecorder)
         finally:
             for fake in started:
                 fake.stop()
+    assert methods(started[0]) == ["POST"]
+
+
+def test_create_connect_timeout_is_retried_without_lookup() -> None:
+    """A connect timeout: the POST never left, so it is sent again (no lookup)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))  # fills the backlog: next connects hang
+    started: list[FakeServer] = []
+
+    def sleep_then_start_server(seconds: float) -> None:
+        if not started:
+            filler.close()
+            listener.close()
+            fake = FakeServer(port=port).start()
+            fake.enqueue(Canned(200, document(conn_id(11))))
+            started.append(fake)
+
+    creds = Credentials(API_KEY, APP_KEY, f"http://127.0.0.1:{port}")
+    try:
+        with OrgConnectionsClient(creds, timeout=(0.2, 2.0), sleep=sleep_then_start_server) as client:
+            assert client.create_connection(SINK, ["logs"]).id == conn_id(11)
+    finally:
+        filler.close()
+        listener.close()
+        for fake in started:
+            fake.stop()
+    assert started, "the first connect did not time out"
     assert methods(started[0]) == ["POST"]
 
 
@@ -312,3 +344,16 @@ def test_post_5xx_is_never_blindly_repeated(make_client: MakeClient, server: Fak
     for i, method in enumerate(seq[1:], start=1):
         if method == "POST":
             assert seq[i - 1] == "GET"
+
+
+def test_lookup_failure_after_ambiguous_create_says_it_may_have_applied(
+    make_client: MakeClient, server: FakeServer
+) -> None:
+    server.enqueue(Canned(drop=True), Canned(403, {"errors": ["Forbidden"]}))
+    with pytest.raises(ForbiddenError) as info:
+        make_client().create_connection(SINK, ["logs"])
+    err = info.value
+    assert err.maybe_applied and err.status == 403
+    assert "checking whether an interrupted attempt took effect" in str(err)
+    assert "may have been applied" in str(err)
+    assert methods(server) == ["POST", "GET"]
