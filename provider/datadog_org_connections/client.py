@@ -68,6 +68,7 @@ from typing import Any, TypeVar
 
 import requests
 import requests.adapters
+import urllib3.exceptions as u3
 
 from .errors import (
     ApiError,
@@ -153,8 +154,6 @@ def _chain(exc: BaseException) -> list[object]:
 
 def _classify(exc: requests.RequestException, timeout: Timeout) -> _Failure:
     """Describe a ``requests`` exception and say whether the request may have been sent."""
-    import urllib3.exceptions as u3
-
     connect_t, read_t = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     chain = _chain(exc)
 
