@@ -13,7 +13,10 @@ import pytest
 
 from support.pulumi_cli import PulumiCLI, find_pulumi
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(find_pulumi() is None, reason="run through scripts/test")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(find_pulumi() is None, reason="no pulumi CLI: run scripts/install-pulumi (scripts/test does)"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = (ROOT / "tools/pulumi/VERSION").read_text().strip()

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,13 @@ from typing import Any
 PASSPHRASE = "test-passphrase-not-a-secret"
 
 
+# scripts/install-pulumi puts pulumi and its plugins in the virtualenv's bin directory.
+VENV_BIN = os.path.dirname(sys.executable)
+
+
 def find_pulumi() -> str | None:
-    """The `pulumi` binary on PATH (scripts/test puts the virtualenv's bin first)."""
-    return shutil.which("pulumi")
+    """The `pulumi` binary installed by scripts/install-pulumi (or else on PATH)."""
+    return shutil.which("pulumi", path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 @dataclass
@@ -35,6 +40,7 @@ class PulumiCLI:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "DD_", "DATADOG_"))}
         env.update(
+            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
             PULUMI_HOME=str(self.home),
             PULUMI_BACKEND_URL=f"file://{self.backend}",
             PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,

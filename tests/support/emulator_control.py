@@ -1,0 +1,77 @@
+"""The emulator's control endpoints (`/_emulator/...`), driven over HTTP like any client would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class EmulatorControl:
+    """Out-of-band changes, fault injection and the request log of a running emulator."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        resp = self.session.request(method, f"{self.url}/_emulator/{path}", json=body, timeout=30)
+        resp.raise_for_status()
+        return resp.json() if resp.content else None
+
+    def reset(self) -> None:
+        """Back to the seed: no connections made since, faults off, log empty."""
+        self._call("POST", "reset")
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The API request log (method, path, query, status, fault...)."""
+        return self._call("GET", "requests")  # type: ignore[no-any-return]
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        self._call("DELETE", "requests")
+
+    def mutating_requests(self) -> list[dict[str, Any]]:
+        """Logged POST/PATCH/DELETE calls to the API."""
+        return [r for r in self.requests() if r["method"] in ("POST", "PATCH", "DELETE")]
+
+    def faults(self, **config: Any) -> None:
+        """Set fault injection (no arguments: off)."""
+        self._call("POST", "faults", config)
+
+    def latency(self, ms: float) -> None:
+        """Add `ms` to every API answer."""
+        self._call("POST", "latency", {"ms": ms})
+
+    def rate_limit(self, limit: int | None = None, period: float | None = None) -> None:
+        """Limit the API to `limit` requests per `period` seconds (no arguments: default)."""
+        self._call("POST", "rate_limit", {} if limit is None else {"limit": limit, "period": period})
+
+    def connections(self) -> list[dict[str, Any]]:
+        """Every connection in the account, as JSON:API resources."""
+        return self._call("GET", "connections")["data"]  # type: ignore[no-any-return]
+
+    def pairs(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """Every connection as (source org id, sink org id, sorted types), sorted."""
+        return sorted(
+            (
+                c["relationships"]["source_org"]["data"]["id"],
+                c["relationships"]["sink_org"]["data"]["id"],
+                tuple(sorted(c["attributes"]["connection_types"])),
+            )
+            for c in self.connections()
+        )
+
+    def create(self, source: str, sink: str, types: list[str]) -> dict[str, Any]:
+        """Make a connection out of band (as someone clicking in the UI would)."""
+        return self._call("POST", "connections", {"source": source, "sink": sink, "connection_types": types})[
+            "data"
+        ]  # type: ignore[no-any-return]
+
+    def patch(self, conn_id: str, types: list[str]) -> None:
+        """Change a connection's types out of band."""
+        self._call("PATCH", f"connections/{conn_id}", {"connection_types": types})
+
+    def delete(self, conn_id: str) -> None:
+        """Delete a connection out of band."""
+        self._call("DELETE", f"connections/{conn_id}")
