@@ -13,10 +13,14 @@ connection checks the sink against the account's orgs once per org and process (
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import sys
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -60,6 +64,27 @@ def _is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_line_errors(method: F) -> F:
+    """Keep the traceback of an unexpected exception inside its message (tracebacks are off, see configure)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except OrgConnectionError:
+            raise
+        except Exception as exc:
+            raise OrgConnectionError(
+                f"unexpected error in OrgConnection {method.__name__} (a bug: please report it): "
+                f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=50)}"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class _Registry:
     """Per-process state of the provider: stack config, one client per org alias, cached org lists."""
 
@@ -70,6 +95,10 @@ class _Registry:
         self.managed_orgs: dict[str | None, list[ManagedOrg]] = {}
 
     def configure(self, config: StackConfig) -> None:
+        # The provider host reports an exception as `traceback.format_exc()`. Our errors are one
+        # line written for the user, so show that line alone (see `_one_line_errors` for the rest).
+        if not os.environ.get("DDOC_PROVIDER_TRACEBACKS"):
+            sys.tracebacklimit = 0
         with self.lock:
             self.config = config
             for client in self.clients.values():
@@ -131,7 +160,10 @@ def explain(exc: DatadogError, action: str, alias: str | None, sink: str | None)
         fix = "the Datadog API was unavailable after retries: run `pulumi up` again (it converges safely)"
     else:
         fix = "run `pulumi refresh` then `pulumi up` again"
-    return OrgConnectionError(f"{action} failed for {where}: {exc}. To fix: {fix}.")
+    why = str(exc)
+    if exc.operation and why.startswith(f"{exc.operation}: "):
+        why = why[len(exc.operation) + 2 :]  # `action` already says what was attempted
+    return OrgConnectionError(f"{action} failed for {where}: {why}. To fix: {fix}.")
 
 
 def _outputs(conn: Connection, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,6 +291,7 @@ class OrgConnectionProvider(ResourceProvider):
 
     # --- check / diff -------------------------------------------------------------------------
 
+    @_one_line_errors
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate inputs at preview time; check the sink against the account when it is new."""
         config = _REGISTRY.config
@@ -310,6 +343,7 @@ class OrgConnectionProvider(ResourceProvider):
             f"sink_org_id {sink} is not an org of this Datadog account; valid sinks for {_org(alias)}: {valid}",
         )
 
+    @_one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Replace when the pair changes (sink or source org); update in place when only the types change."""
         replaces = [
@@ -334,6 +368,7 @@ class OrgConnectionProvider(ResourceProvider):
 
     # --- create / read / update / delete ------------------------------------------------------
 
+    @_one_line_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         """One POST; adoption of an existing connection when asked (adopt_existing / adopt_id)."""
         alias: str | None = props.get("source_org")
@@ -381,6 +416,7 @@ class OrgConnectionProvider(ResourceProvider):
             f"To fix: set sink_org_id and source_org to the orgs it joins, or adopt another connection."
         )
 
+    @_one_line_errors
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: find the connection by id (one filtered request); gone out of band -> leave the state."""
         alias = props.get("source_org")
@@ -394,6 +430,7 @@ class OrgConnectionProvider(ResourceProvider):
             return ReadResult("", {})
         return ReadResult(conn.id, _outputs(conn, props))
 
+    @_one_line_errors
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """One PATCH of connection_types (none when only adoption flags changed)."""
         alias = news.get("source_org")
@@ -414,6 +451,7 @@ class OrgConnectionProvider(ResourceProvider):
             raise explain(exc, f"update org connection {id_}", alias, news.get("sink_org_id")) from None
         return UpdateResult(_outputs(conn, news))
 
+    @_one_line_errors
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """One DELETE; a connection already gone counts as deleted."""
         alias = props.get("source_org")

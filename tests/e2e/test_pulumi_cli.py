@@ -15,7 +15,9 @@ from support.pulumi_cli import PulumiCLI, find_pulumi
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(find_pulumi() is None, reason="no pulumi CLI: run scripts/install-pulumi (scripts/test does)"),
+    pytest.mark.skipif(
+        find_pulumi() is None, reason="no pulumi CLI: run scripts/install-pulumi (scripts/test does)"
+    ),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -282,3 +282,17 @@ def test_missing_credentials_name_the_config_keys(emulator: EmulatorControl) -> 
         provider.configure({})
         _, failures = provider.check({}, {"sink_org_id": HUB.id, "connection_types": ["logs"]})
         assert failures and "DD_API_KEY" in failures[0][1] and "datadog:apiKey" in failures[0][1]
+
+
+def test_api_errors_are_one_line_and_bugs_keep_their_traceback(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    emulator.create(SPOKE_EU.id, HUB.id, ["logs"])
+    with pytest.raises(ProviderError) as conflict:
+        host.create({"sink_org_id": HUB.id, "connection_types": ["logs"]})
+    assert "Traceback" not in conflict.value.args[0]
+    assert len(conflict.value.args[0].strip().splitlines()) == 1
+    with pytest.raises(ProviderError) as bug:
+        host.create({"sink_org_id": HUB.id})  # inputs that check() would never let through
+    assert "unexpected error in OrgConnection create" in bug.value.args[0]
+    assert "Traceback" in bug.value.args[0] and "KeyError" in bug.value.args[0]

@@ -200,7 +200,11 @@ def execute(argv: list[str]) -> int:
         )
         code = 0
     except pulumi.RunError as exc:
-        pulumi.log.error(str(exc))
+        if "Resource monitor has terminated" in str(exc):
+            # The engine stopped the deployment (a resource failed and said why): nothing to add.
+            pulumi.log.debug(str(exc))
+        else:
+            pulumi.log.error(str(exc))
     except Exception as exc:
         pulumi.log.error("Program failed with an unhandled exception:\n" + _user_traceback(exc, program))
         code = BAIL_EXIT_CODE

@@ -1,0 +1,233 @@
+"""The sample stacks (root Pulumi.yaml, programs/) under the real `pulumi` CLI, against the emulator.
+
+Each test copies the project with its committed stack files (Pulumi.<stack>.yaml, secrets encrypted
+with the demo passphrase) into a temporary directory, points `datadog:apiUrl` at the session's
+emulator, and drives preview / up / refresh / destroy on a fresh local file backend.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from support.emulator_control import EmulatorControl
+from support.pulumi_cli import PulumiCLI, find_pulumi
+from support.seed import ALL_KEYS, HUB, SPOKE_AP, SPOKE_EU, SPOKE_US
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        find_pulumi() is None, reason="no pulumi CLI: run scripts/install-pulumi (scripts/test does)"
+    ),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_PASSPHRASE = "demo-passphrase"  # what the committed stack files are encrypted with
+
+
+class Project:
+    """A copy of the sample project and a Pulumi CLI bound to a fresh backend."""
+
+    def __init__(self, tmp: Path, url: str) -> None:
+        self.dir = tmp / "repo"
+        self.dir.mkdir()
+        for name in ROOT.glob("Pulumi*.yaml"):
+            shutil.copy(name, self.dir / name.name)
+        shutil.copytree(
+            ROOT / "programs", self.dir / "programs", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        self.multi = self.dir / "programs" / "multi-org"
+        self.url = url
+        self.cli = PulumiCLI(tmp / "pulumi", extra_env={"PULUMI_CONFIG_PASSPHRASE": DEMO_PASSPHRASE})
+        self.output = ""  # everything the CLI printed, to look for keys
+
+    def init(self, stack: str, cwd: Path | None = None) -> None:
+        cwd = cwd or self.dir
+        self.cli.stack_init(stack, cwd)
+        self.cli.config_set(stack, cwd, "datadog:apiUrl", self.url)
+
+    def pulumi(self, *args: str, stack: str, cwd: Path | None = None, check: bool = True) -> str:
+        proc = self.cli.run(*args, "--stack", stack, cwd=cwd or self.dir, check=check)
+        self.output += proc.stdout + proc.stderr
+        return proc.stdout + proc.stderr
+
+    def up(self, stack: str, cwd: Path | None = None) -> str:
+        return self.pulumi("up", "--yes", "--skip-preview", stack=stack, cwd=cwd)
+
+
+@pytest.fixture
+def project(tmp_path: Path, emulator: EmulatorControl) -> Project:
+    """The sample project with hub, spoke-eu and spoke-us initialised and the hub deployed."""
+    proj = Project(tmp_path, emulator.url)
+    for stack in ("hub", "spoke-eu", "spoke-us"):
+        proj.init(stack)
+    proj.up("hub")
+    return proj
+
+
+def _conn_ids(emulator: EmulatorControl) -> dict[tuple[str, str], str]:
+    return {
+        (c["relationships"]["source_org"]["data"]["id"], c["relationships"]["sink_org"]["data"]["id"]): c[
+            "id"
+        ]
+        for c in emulator.connections()
+    }
+
+
+def test_preview_sends_no_mutation_and_up_creates_exactly_the_declared(
+    project: Project, emulator: EmulatorControl
+) -> None:
+    emulator.clear_requests()
+    preview = project.pulumi("preview", stack="spoke-eu")
+    assert "+ 2 to create" in preview  # the stack and its OrgConnection
+    assert "+  pulumi-python:dynamic/datadog:OrgConnection to-hub create" in preview
+    assert emulator.mutating_requests() == []
+
+    project.up("spoke-eu")
+    project.up("spoke-us")
+    assert emulator.pairs() == sorted(
+        [(SPOKE_EU.id, HUB.id, ("logs", "metrics")), (SPOKE_US.id, HUB.id, ("logs",))]
+    )
+    outs = project.cli.outputs("spoke-eu", project.dir)
+    assert outs["sink_org"] == "hub" and outs["source_org"] == "spoke-eu"
+    assert outs["connection_id"] == _conn_ids(emulator)[(SPOKE_EU.id, HUB.id)]
+
+    # A second up changes nothing and sends no mutation.
+    emulator.clear_requests()
+    again = project.up("spoke-eu")
+    assert "2 unchanged" in again
+    assert emulator.mutating_requests() == []
+
+
+def test_changing_types_is_an_update_in_place(project: Project, emulator: EmulatorControl) -> None:
+    project.up("spoke-eu")
+    before = _conn_ids(emulator)[(SPOKE_EU.id, HUB.id)]
+    project.cli.run(
+        "config", "set", "--stack", "spoke-eu", "--path", "connectionTypes[2]", "audit", cwd=project.dir
+    )
+    preview = project.pulumi("preview", stack="spoke-eu")
+    assert "~ 1 to update" in preview and "replace" not in preview
+    up = project.up("spoke-eu")
+    assert "~ 1 updated" in up
+    assert emulator.pairs() == [(SPOKE_EU.id, HUB.id, ("audit", "logs", "metrics"))]
+    assert _conn_ids(emulator)[(SPOKE_EU.id, HUB.id)] == before
+
+
+def test_changing_the_sink_is_a_replacement(project: Project, emulator: EmulatorControl) -> None:
+    project.up("spoke-eu")
+    # Point spoke-eu at another "hub": a second hub stack whose org is spoke-us.
+    project.init("hub-2")
+    project.cli.config_set("hub-2", project.dir, "role", "hub")
+    project.cli.config_set("hub-2", project.dir, "orgId", SPOKE_US.id)
+    project.up("hub-2")
+    project.cli.config_set("spoke-eu", project.dir, "hubStack", "organization/datadog-orgs/hub-2")
+    preview = project.pulumi("preview", stack="spoke-eu")
+    assert "+-1 to replace" in preview.replace(" ", "") or "1 to replace" in preview
+    up = project.up("spoke-eu")
+    assert "replaced" in up
+    assert emulator.pairs() == [(SPOKE_EU.id, SPOKE_US.id, ("logs", "metrics"))]
+
+
+def test_out_of_band_delete_from_the_sink_is_noticed_and_restored(
+    project: Project, emulator: EmulatorControl
+) -> None:
+    project.up("spoke-eu")
+    conn_id = _conn_ids(emulator)[(SPOKE_EU.id, HUB.id)]
+    # The hub (the sink) deletes the connection through the public API.
+    resp = requests.delete(
+        f"{emulator.url}/api/v2/org_connections/{conn_id}", headers=HUB.headers(), timeout=10
+    )
+    assert resp.status_code == 200
+    refresh = project.pulumi("refresh", "--yes", stack="spoke-eu")
+    assert "deleted" in refresh
+    up = project.up("spoke-eu")
+    assert "+ 1 created" in up
+    assert emulator.pairs() == [(SPOKE_EU.id, HUB.id, ("logs", "metrics"))]
+
+
+def test_adopting_a_connection_made_by_hand_then_managing_it(
+    project: Project, emulator: EmulatorControl
+) -> None:
+    made = emulator.create(SPOKE_US.id, HUB.id, ["metrics"])
+    failed = project.pulumi("up", "--yes", "--skip-preview", stack="spoke-us", check=False)
+    assert "already exists" in failed and "adopt_existing=True" in failed
+    assert len(emulator.connections()) == 1
+
+    project.cli.config_set("spoke-us", project.dir, "adoptExisting", "true")
+    project.up("spoke-us")
+    assert _conn_ids(emulator)[(SPOKE_US.id, HUB.id)] == made["id"]
+    assert emulator.pairs() == [(SPOKE_US.id, HUB.id, ("logs",))]  # brought to the declared types
+
+    project.cli.run(
+        "config", "set", "--stack", "spoke-us", "--path", "connectionTypes[1]", "metrics", cwd=project.dir
+    )
+    project.up("spoke-us")
+    assert emulator.pairs() == [(SPOKE_US.id, HUB.id, ("logs", "metrics"))]
+    assert _conn_ids(emulator)[(SPOKE_US.id, HUB.id)] == made["id"]
+
+    project.pulumi("destroy", "--yes", stack="spoke-us")
+    assert emulator.connections() == []
+
+
+def test_multi_org_stack_by_alias_and_destroy_everything(project: Project, emulator: EmulatorControl) -> None:
+    project.up("spoke-eu")
+    project.up("spoke-us")
+    project.init("account", cwd=project.multi)
+    project.up("account", cwd=project.multi)
+    assert emulator.pairs() == sorted(
+        [
+            (SPOKE_EU.id, HUB.id, ("logs", "metrics")),
+            (SPOKE_US.id, HUB.id, ("logs",)),
+            (SPOKE_AP.id, HUB.id, ("logs", "metrics")),
+            (SPOKE_EU.id, SPOKE_US.id, ("audit",)),
+        ]
+    )
+    outs = project.cli.outputs("account", project.multi)
+    assert set(outs["topology"]) == {"spoke-ap-to-hub"}
+
+    project.pulumi("destroy", "--yes", stack="account", cwd=project.multi)
+    for stack in ("spoke-eu", "spoke-us", "hub"):
+        project.pulumi("destroy", "--yes", stack=stack)
+    assert emulator.connections() == []
+
+
+def test_no_key_in_state_logs_or_urls(project: Project, emulator: EmulatorControl) -> None:
+    verbose = project.pulumi(
+        "up", "--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow", stack="spoke-eu"
+    )
+    assert "to-hub" in verbose
+    project.pulumi("refresh", "--yes", "-v=9", "--logtostderr", "--logflow", stack="spoke-eu")
+    exported = json.dumps([project.cli.export(s, project.dir) for s in ("hub", "spoke-eu")])
+    logged = json.dumps(emulator.requests())
+    for key in ALL_KEYS:
+        assert key not in exported, "a key reached the state"
+        assert key not in project.output, "a key reached the CLI output"
+        assert key not in logged, "a key reached a URL"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "words"),
+    [
+        ("hubStack", None, "is not a UUID"),
+        ("connectionTypes[0]", "traces", "unknown value(s) ['traces']"),
+    ],
+)
+def test_bad_input_fails_at_preview_with_a_clear_message(
+    project: Project, emulator: EmulatorControl, setting: str, value: str | None, words: str
+) -> None:
+    if value is None:  # a hub whose org id is malformed
+        project.init("bad-hub")
+        project.cli.config_set("bad-hub", project.dir, "role", "hub")
+        project.cli.config_set("bad-hub", project.dir, "orgId", "hub-org")
+        project.up("bad-hub")
+        project.cli.config_set("spoke-eu", project.dir, "hubStack", "organization/datadog-orgs/bad-hub")
+    else:
+        project.cli.run("config", "set", "--stack", "spoke-eu", "--path", setting, value, cwd=project.dir)
+    emulator.clear_requests()
+    preview = project.pulumi("preview", stack="spoke-eu", check=False)
+    assert words in preview
+    assert emulator.mutating_requests() == []
