@@ -35,6 +35,7 @@ from pulumi.dynamic import (
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN  # during preview, values not known yet arrive as this string
 
+from . import journal
 from .client import OrgConnectionsClient
 from .errors import (
     ConfigurationError,
@@ -110,7 +111,10 @@ class _Registry:
         with self.lock:
             client = self.clients.get(alias)
             if client is None:
-                client = OrgConnectionsClient(self.config.credentials(alias))
+                client = OrgConnectionsClient(
+                    self.config.credentials(alias),
+                    timeout=(min(5.0, self.config.timeout_seconds), self.config.timeout_seconds),
+                )
                 self.clients[alias] = client
             return client
 
@@ -381,23 +385,46 @@ class OrgConnectionProvider(ResourceProvider):
                 action = f"adopt org connection {props['adopt_id']}"
                 conn = self._adopt_by_id(client, props["adopt_id"], sink, alias)
             else:
-                try:
-                    conn = client.create_connection(sink, types)
-                except ConflictError:
-                    if not props.get("adopt_existing"):
-                        raise
-                    action = "adopt the existing org connection"
-                    # Filtered by sink, the list holds only this pair: the current org is the source.
-                    found = next(iter(client.list_connections(sink_org_id=sink)), None)
-                    if found is None:
-                        raise
-                    conn = found
+                conn = self._create_or_adopt(client, alias, sink, types, bool(props.get("adopt_existing")))
             if sorted(conn.connection_types) != types:
                 action = f"set connection_types of adopted org connection {conn.id}"
                 conn = client.update_connection(conn.id, types)
         except DatadogError as exc:
             raise explain(exc, action, alias, sink) from None
         return CreateResult(conn.id, _outputs(conn, props))
+
+    @staticmethod
+    def _create_or_adopt(
+        client: OrgConnectionsClient, alias: str | None, sink: str, types: list[str], adopt_existing: bool
+    ) -> Connection:
+        """POST the connection; on a conflict, adopt the pair's connection if asked to or if it is ours.
+
+        "Ours" means an earlier create of this pair from this machine failed without knowing whether
+        it was applied (see journal.py), and the existing connection was made after that attempt.
+        """
+        creds = _REGISTRY.config.credentials(alias)
+        key = journal.entry_key(creds.base_url, alias, creds.api_key, sink)
+        unfinished_since = journal.pending_since(key)
+        journal.begin(key)
+        try:
+            conn = client.create_connection(sink, types)
+        except ConflictError:
+            # Filtered by sink, the list holds only this pair: the current org is the source.
+            found = next(iter(client.list_connections(sink_org_id=sink)), None)
+            ours = (
+                found is not None
+                and unfinished_since is not None
+                and journal.created_by_attempt(found.created_at, unfinished_since)
+            )
+            if found is None or not (adopt_existing or ours):
+                journal.end(key)
+                raise
+            conn = found
+        except (InvalidInputError, ForbiddenError, NotFoundError, ConfigurationError):
+            journal.end(key)  # refused: nothing was made
+            raise
+        journal.end(key)
+        return conn
 
     @staticmethod
     def _adopt_by_id(client: OrgConnectionsClient, conn_id: str, sink: str, alias: str | None) -> Connection:

@@ -10,6 +10,9 @@ It reads the names users of the bridged Datadog provider already have:
 
 and, for stacks that manage connections of several source orgs, one entry per org alias:
 
+    orgConnections:requestTimeoutSeconds   how long one HTTP answer may take (default 30)
+    orgConnections:validateSink            false: skip the preview-time check of sink_org_id
+
     orgConnections:orgs  (secret, structured)
         {"spoke-a": {"apiKey": "...", "appKey": "...", "apiUrl": "..."}, ...}
         pulumi config set --secret --path 'orgConnections:orgs.spoke-a.apiKey' <key>
@@ -31,6 +34,8 @@ from .settings import Credentials, resolve_credentials
 
 ORGS_KEY = "orgConnections:orgs"
 VALIDATE_SINK_KEY = "orgConnections:validateSink"
+TIMEOUT_KEY = "orgConnections:requestTimeoutSeconds"
+DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,17 @@ class StackConfig:
                 )
         except ConfigurationError as exc:
             self._error = exc
+        timeout = _text(raw.get(TIMEOUT_KEY))
+        self.timeout_seconds = DEFAULT_TIMEOUT_SECONDS
+        if timeout is not None:
+            try:
+                self.timeout_seconds = float(timeout)
+                if not 0 < self.timeout_seconds <= 600:
+                    raise ValueError
+            except ValueError:
+                self._error = self._error or ConfigurationError(
+                    f"stack config {TIMEOUT_KEY} must be a number of seconds between 0 and 600, not {timeout!r}"
+                )
         validate = _text(raw.get(VALIDATE_SINK_KEY))
         self.validate_sink = validate is None or validate.lower() not in ("false", "0", "no", "off")
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from client_payloads import API_KEY, APP_KEY
-from fake_server import FakeServer, SleepRecorder
 
 from datadog_org_connections.client import OrgConnectionsClient
 from datadog_org_connections.settings import Credentials
+from support.fake_server import FakeServer, SleepRecorder
 
 
 @pytest.fixture

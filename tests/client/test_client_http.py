@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 from client_payloads import API_KEY, APP_KEY, OTHER, SINK, SOURCE, conn_id, document, page, resource
-from fake_server import Canned, FakeServer
 
 from datadog_org_connections.client import USER_AGENT, OrgConnectionsClient
 from datadog_org_connections.errors import (
@@ -20,6 +19,7 @@ from datadog_org_connections.errors import (
     ResponseFormatError,
     ServerError,
 )
+from support.fake_server import Canned, FakeServer
 
 MakeClient = Callable[..., OrgConnectionsClient]
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import pytest
 from client_payloads import API_KEY, APP_KEY, SINK, conn_id, document, page, resource
-from fake_server import Canned, FakeClock, FakeServer, SleepRecorder, free_port
 
 from datadog_org_connections.client import OrgConnectionsClient
 from datadog_org_connections.errors import (
@@ -20,6 +19,7 @@ from datadog_org_connections.errors import (
     TransportError,
 )
 from datadog_org_connections.settings import Credentials
+from support.fake_server import Canned, FakeClock, FakeServer, SleepRecorder, free_port
 
 MakeClient = Callable[..., OrgConnectionsClient]
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from client_payloads import document, page, resource
-from fake_server import Canned, FakeServer, Recorded
 
 from datadog_org_connections.client import OrgConnectionsClient
+from support.fake_server import Canned, FakeServer, Recorded
 
 MakeClient = Callable[..., OrgConnectionsClient]
 

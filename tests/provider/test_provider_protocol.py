@@ -296,3 +296,48 @@ def test_api_errors_are_one_line_and_bugs_keep_their_traceback(
         host.create({"sink_org_id": HUB.id})  # inputs that check() would never let through
     assert "unexpected error in OrgConnection create" in bug.value.args[0]
     assert "Traceback" in bug.value.args[0] and "KeyError" in bug.value.args[0]
+
+
+def _journal_key(host: ProviderHost, url: str, sink: str) -> str:
+    from datadog_org_connections import journal
+
+    return journal.entry_key(url, None, SPOKE_EU.api_key, sink)
+
+
+def test_a_create_left_unfinished_is_adopted_by_the_next_run(
+    host: ProviderHost, emulator: EmulatorControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datadog_org_connections import journal
+
+    monkeypatch.setenv("DDOC_JOURNAL_DIR", host.journal_dir)
+    key = _journal_key(host, emulator.url, HUB.id)
+    journal.begin(key)  # what a create whose answer was lost for good leaves behind
+    late = emulator.create(SPOKE_EU.id, HUB.id, ["logs"])  # ... and its POST applied late
+    conn_id, outs = _create(host, emulator, sink_org_id=HUB.id, connection_types=["logs"])
+    assert conn_id == late["id"] and outs["connection_types"] == ["logs"]
+    assert journal.pending_since(key) is None
+    assert len(emulator.connections()) == 1
+
+
+def test_a_connection_made_by_hand_before_the_attempt_still_conflicts(
+    host: ProviderHost, emulator: EmulatorControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datadog_org_connections import journal
+
+    monkeypatch.setenv("DDOC_JOURNAL_DIR", host.journal_dir)
+    emulator._call(
+        "POST",
+        "connections",
+        {
+            "source": SPOKE_EU.id,
+            "sink": HUB.id,
+            "connection_types": ["logs"],
+            "created_at": "2025-01-01T00:00:00.000000+00:00",
+        },
+    )
+    key = _journal_key(host, emulator.url, HUB.id)
+    journal.begin(key)
+    with pytest.raises(ProviderError) as err:
+        _create(host, emulator, sink_org_id=HUB.id, connection_types=["logs"])
+    assert "already exists" in err.value.args[0]
+    assert journal.pending_since(key) is None  # the outcome is known: nothing of ours to finish

@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 import grpc
@@ -44,6 +45,8 @@ class ProviderHost:
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self.serialized = serialize_provider(OrgConnectionProvider())
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "DATADOG_"))}
+        self.journal_dir = tempfile.mkdtemp(prefix="ddoc-journal-")
+        full_env["DDOC_JOURNAL_DIR"] = self.journal_dir
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic", "127.0.0.1:1"],

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 import click
 
-from .client import OrgConnectionsClient
-from .errors import ConfigurationError, DatadogError, ForbiddenError, NotFoundError, one_line, redact
-from .models import Connection, ManagedOrg
-from .settings import API_KEY_ENV, APP_KEY_ENV, resolve_credentials
+from ..client import OrgConnectionsClient
+from ..errors import ConfigurationError, DatadogError, ForbiddenError, NotFoundError, one_line, redact
+from ..settings import API_KEY_ENV, APP_KEY_ENV, resolve_credentials
+from .views import CurrentOrg, clean, connection_json, current_org, render_export, table, when
 
 __all__ = ["EXIT_CODES", "cli", "main"]
 
@@ -42,9 +40,13 @@ EXIT_CODES: dict[int, str] = {
 
 _EXIT_TABLE = "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
 
-_CONFIG_HINT = (
-    "hint: export DD_API_KEY and DD_APP_KEY (an application key whose user has org_management), "
-    "and DD_SITE (e.g. datadoghq.eu) or DD_HOST (e.g. http://127.0.0.1:8126 for the emulator)"
+_KEYS_HINT = (
+    "hint: export DD_API_KEY=<api key> DD_APP_KEY=<application key> (environment rather than "
+    "--api-key/--app-key, which land in shell history)"
+)
+_SITE_HINT = (
+    "hint: set DD_SITE to a Datadog site (e.g. datadoghq.eu), or DD_HOST / --api-url to an API URL "
+    "(e.g. http://127.0.0.1:8126 for the emulator)"
 )
 
 
@@ -69,9 +71,14 @@ class Settings:
     _client: OrgConnectionsClient | None = None
 
     def secrets(self) -> list[str]:
-        """Every key value this process could know (flags and environment), for redaction."""
+        """Key values this process knows (flags and environment), for a last redaction pass.
+
+        The client's errors are already redacted; values under 8 characters (no real key is that
+        short) are left out so that a typo such as ``DD_APP_KEY=x`` does not mangle every message.
+        """
         names = (*API_KEY_ENV, *APP_KEY_ENV)
-        return [s for s in (self.api_key, self.app_key, *(os.environ.get(n) for n in names)) if s]
+        values = (self.api_key, self.app_key, *(os.environ.get(n) for n in names))
+        return [v.strip() for v in values if v and len(v.strip()) >= 8]
 
     def client(self) -> OrgConnectionsClient:
         """The API client (credentials resolved now; ConfigurationError if they are incomplete)."""
@@ -98,7 +105,8 @@ def _reported(settings: Settings) -> Iterator[None]:
     except DatadogError as exc:
         message = redact(str(exc), settings.secrets())
         if isinstance(exc, ConfigurationError):
-            raise CliError(f"{message} ({_CONFIG_HINT})", EXIT_CONFIG) from None
+            hint = _KEYS_HINT if " key" in message else _SITE_HINT
+            raise CliError(f"{message}; {hint}", EXIT_CONFIG) from None
         if isinstance(exc, ForbiddenError):
             raise CliError(message, EXIT_FORBIDDEN) from None
         if isinstance(exc, NotFoundError):
@@ -112,105 +120,8 @@ def _settings(ctx: click.Context) -> Settings:
     return obj
 
 
-def _clean(text: str) -> str:
-    """API text made safe for a terminal line: control characters become ``?``."""
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
-def _when(created_at: str) -> str:
-    """``2025-08-25 18:13:19 UTC`` for an RFC 3339 time; the text as given if it cannot be read."""
-    try:
-        moment = datetime.fromisoformat(created_at)
-    except ValueError:
-        return _clean(created_at)
-    if moment.tzinfo is None:
-        return _clean(created_at)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: columns left-aligned, two spaces apart, no trailing blanks."""
-    cells = [list(headers), *([_clean(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    )
-
-
 def _emit_json(value: object) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-# ------------------------------------------------------------------------------ current org
-
-
-@dataclass(frozen=True)
-class CurrentOrg:
-    """The org that owns the keys, as far as it can be told (``id`` is ``None`` when unknown)."""
-
-    id: str | None
-    name: str
-    orgs: tuple[ManagedOrg, ...]
-
-
-def _current_org(client: OrgConnectionsClient, connections: Sequence[Connection]) -> CurrentOrg:
-    """Which org the keys belong to.
-
-    ``GET /api/v1/org`` lists the orgs the keys manage, and Datadog (like the emulator) lists the
-    current org first: that is the answer when it takes part in the connections (or there are
-    none). Otherwise, since every listed connection involves the current org, the one org id
-    common to all of them is used. Unknown (``id=None``) when neither works.
-    """
-    try:
-        orgs = tuple(client.list_managed_orgs())
-    except DatadogError:
-        orgs = ()
-
-    def involved(org_id: str) -> bool:
-        return any(org_id.lower() in (c.source_org_id.lower(), c.sink_org_id.lower()) for c in connections)
-
-    if orgs and (not connections or involved(orgs[0].id)):
-        return CurrentOrg(orgs[0].id, orgs[0].name, orgs)
-    if connections:
-        common = set.intersection(*({c.source_org_id.lower(), c.sink_org_id.lower()} for c in connections))
-        if len(common) == 1:
-            (org_id,) = common
-            first = connections[0]
-            name = first.source_org_name if first.source_org_id.lower() == org_id else first.sink_org_name
-            return CurrentOrg(org_id, name, orgs)
-    return CurrentOrg(None, "", orgs)
-
-
-def _direction(conn: Connection, current: str | None) -> str:
-    if current is not None and conn.source_org_id.lower() == current.lower():
-        return "outgoing"
-    if current is not None and conn.sink_org_id.lower() == current.lower():
-        return "incoming"
-    return "?"
-
-
-def _connection_json(conn: Connection, current: str | None) -> dict[str, Any]:
-    direction = _direction(conn, current)
-    other_id: str | None = None
-    other_name: str | None = None
-    if direction == "outgoing":
-        other_id, other_name = conn.sink_org_id, conn.sink_org_name
-    elif direction == "incoming":
-        other_id, other_name = conn.source_org_id, conn.source_org_name
-    return {
-        "id": conn.id,
-        "direction": direction,
-        "other_org_id": other_id,
-        "other_org_name": other_name,
-        "source_org_id": conn.source_org_id,
-        "source_org_name": conn.source_org_name,
-        "sink_org_id": conn.sink_org_id,
-        "sink_org_name": conn.sink_org_name,
-        "connection_types": list(conn.connection_types),
-        "created_at": conn.created_at,
-        "created_by_id": conn.created_by_id,
-        "created_by_name": conn.created_by_name,
-    }
 
 
 # ---------------------------------------------------------------------------------- the group
@@ -310,14 +221,18 @@ def cli(
 def list_command(
     ctx: click.Context, as_json: bool, sink_org_id: str | None, source_org_id: str | None
 ) -> None:
-    """List the connections of the current org, outgoing (it is the source) and incoming (it is the sink)."""
+    """List the current org's connections, outgoing and incoming.
+
+    A connection is outgoing when the current org is its source (it shares its data) and incoming
+    when it is the sink (it receives the data). The filters are applied by the API.
+    """
     settings = _settings(ctx)
     with _reported(settings):
         client = settings.client()
         conns = client.list_connections(sink_org_id=sink_org_id, source_org_id=source_org_id)
-        current = _current_org(client, conns) if conns else CurrentOrg(None, "", ())
+        current = current_org(client, conns) if conns else CurrentOrg(None, "", ())
     if as_json:
-        _emit_json([_connection_json(c, current.id) for c in conns])
+        _emit_json([connection_json(c, current.id) for c in conns])
         return
     if not conns:
         filtered = sink_org_id is not None or source_org_id is not None
@@ -325,7 +240,7 @@ def list_command(
         return
     rows = []
     for conn in conns:
-        item = _connection_json(conn, current.id)
+        item = connection_json(conn, current.id)
         if item["direction"] == "?":
             other_name = f"{conn.source_org_name} -> {conn.sink_org_name}"
             other_id = f"{conn.source_org_id} -> {conn.sink_org_id}"
@@ -338,19 +253,22 @@ def list_command(
                 other_name,
                 other_id,
                 ",".join(conn.connection_types),
-                _when(conn.created_at),
+                when(conn.created_at),
                 conn.created_by_name or conn.created_by_id,
             ]
         )
     headers = ["ID", "DIRECTION", "OTHER ORG", "OTHER ORG ID", "TYPES", "CREATED AT", "CREATED BY"]
-    click.echo(_table(headers, rows))
+    click.echo(table(headers, rows))
 
 
 @cli.command("orgs")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of a table.")
 @click.pass_context
 def orgs_command(ctx: click.Context, as_json: bool) -> None:
-    """List the orgs the keys manage: their UUIDs are the values for sink_org_id. * marks the current org."""
+    """List the orgs the keys manage, with their UUIDs.
+
+    The ID column is what `sink_org_id` takes. `*` marks the current org (the one the keys belong to).
+    """
     settings = _settings(ctx)
     with _reported(settings):
         orgs = settings.client().list_managed_orgs()
@@ -364,82 +282,7 @@ def orgs_command(ctx: click.Context, as_json: bool) -> None:
         click.echo("no orgs")
         return
     rows = [["*" if o["current"] else "", str(o["id"]), str(o["name"]), str(o["public_id"])] for o in items]
-    click.echo(_table(["CURRENT", "ID", "NAME", "PUBLIC ID"], rows))
-
-
-_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def _resource_names(conns: Sequence[Connection]) -> list[str]:
-    """A stable, unique Pulumi resource name per connection, from its sink org name."""
-    names: list[str] = []
-    taken: set[str] = set()
-    for conn in conns:
-        slug = _SLUG.sub("-", conn.sink_org_name.lower()).strip("-")[:60].strip("-")
-        base = f"to-{slug}" if slug else f"to-org-{_SLUG.sub('', conn.sink_org_id.lower())[:8]}"
-        name, n = base, 2
-        while name in taken:
-            name, n = f"{base}-{n}", n + 1
-        taken.add(name)
-        names.append(name)
-    return names
-
-
-def _py_str(text: str) -> str:
-    """A Python string literal for ``text``, double-quoted when possible."""
-    literal = repr(text)
-    if literal.startswith("'") and '"' not in text:
-        literal = f'"{literal[1:-1]}"'
-    return literal
-
-
-def render_export(current: CurrentOrg, conns: Sequence[Connection]) -> str:
-    """Pulumi Python code adopting the current org's outgoing connections; incoming ones as comments."""
-    assert current.id is not None
-    me = current.id.lower()
-    outgoing = sorted(
-        (c for c in conns if c.source_org_id.lower() == me),
-        key=lambda c: (c.sink_org_name, c.sink_org_id, c.id),
-    )
-    incoming = sorted(
-        (c for c in conns if c.sink_org_id.lower() == me), key=lambda c: (c.source_org_name, c.id)
-    )
-    org = f"{_clean(current.name)} ({_clean(current.id)})" if current.name else _clean(current.id)
-    lines = [
-        f"# Org connections of {org}, written by `dd-org-connections export`.",
-        "#",
-        "# Paste into the Pulumi program of this org's stack (the stack whose datadog:apiKey /",
-        "# datadog:appKey belong to this org), then run `pulumi up`: adopt_id makes each resource take",
-        "# over the existing connection, so nothing is recreated and data keeps flowing. After that",
-        "# first `pulumi up` the adopt_id lines may stay or go.",
-        "",
-        "from datadog_org_connections import OrgConnection",
-        "",
-    ]
-    if not outgoing:
-        lines += ["# This org has no outgoing connections (it is the source of none).", ""]
-    for conn, name in zip(outgoing, _resource_names(outgoing), strict=True):
-        lines += [
-            f"# -> {_clean(conn.sink_org_name) or '(unnamed org)'}, created {_when(conn.created_at)}",
-            "OrgConnection(",
-            f"    {_py_str(name)},",
-            f"    sink_org_id={_py_str(conn.sink_org_id)},",
-            f"    connection_types=[{', '.join(_py_str(t) for t in conn.connection_types)}],",
-            f"    adopt_id={_py_str(conn.id)},",
-            ")",
-            "",
-        ]
-    if incoming:
-        lines += [
-            "# Incoming connections (this org is the sink). Manage them from the stack of their source",
-            "# org: run `dd-org-connections export` with that org's keys.",
-        ]
-        lines += [
-            f"#   {_clean(c.id)}  from {_clean(c.source_org_name)} ({_clean(c.source_org_id)})"
-            f"  types: {', '.join(c.connection_types)}"
-            for c in incoming
-        ]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    click.echo(table(["CURRENT", "ID", "NAME", "PUBLIC ID"], rows))
 
 
 @cli.command("export")
@@ -451,12 +294,17 @@ def render_export(current: CurrentOrg, conns: Sequence[Connection]) -> str:
 )
 @click.pass_context
 def export_command(ctx: click.Context, output: str | None) -> None:
-    """Print Pulumi Python code that adopts the current org's outgoing connections (see `pulumi up`)."""
+    """Write Pulumi code adopting the current org's outgoing connections.
+
+    Each outgoing connection becomes an `OrgConnection(..., adopt_id="<id>")`: paste the code into the
+    current org's stack and run `pulumi up` to take the connections over without recreating them.
+    Incoming connections are listed as comments (they belong to their source org's stack).
+    """
     settings = _settings(ctx)
     with _reported(settings):
         client = settings.client()
         conns = client.list_connections()
-        current = _current_org(client, conns)
+        current = current_org(client, conns)
     if current.id is None:
         raise CliError(
             "cannot tell which org these keys belong to (GET /api/v1/org failed or did not list it): "
@@ -497,7 +345,11 @@ def _connection_id(_ctx: click.Context, _param: click.Parameter, value: str) -> 
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed when not interactive).")
 @click.pass_context
 def revoke_command(ctx: click.Context, connection_id: str, yes: bool) -> None:
-    """Delete connection ID. Works from its source org or its sink org (e.g. a hub cutting a spoke off)."""
+    """Delete connection ID (from its source or its sink org).
+
+    A sink org (a hub) can cut off a source org this way. Without --yes the connection is shown and
+    confirmation asked on the terminal.
+    """
     settings = _settings(ctx)
     missing = f"no connection {connection_id} visible to this org"
     with _reported(settings):
@@ -507,8 +359,8 @@ def revoke_command(ctx: click.Context, connection_id: str, yes: bool) -> None:
             if conn is None:
                 raise CliError(missing, EXIT_NOT_FOUND)
             what = (
-                f"{_clean(conn.source_org_name)} ({conn.source_org_id}) -> "
-                f"{_clean(conn.sink_org_name)} ({conn.sink_org_id}), types {', '.join(conn.connection_types)}"
+                f"{clean(conn.source_org_name)} ({conn.source_org_id}) -> "
+                f"{clean(conn.sink_org_name)} ({conn.sink_org_id}), types {', '.join(conn.connection_types)}"
             )
             click.echo(f"connection {connection_id}: {what}", err=True)
             _confirm(f"Revoke connection {connection_id}? Data stops flowing at once.")
@@ -522,7 +374,10 @@ def revoke_command(ctx: click.Context, connection_id: str, yes: bool) -> None:
 def _confirm(question: str) -> None:
     try:
         answer = click.confirm(question, default=False, err=True)
+        if not sys.stdin.isatty():
+            click.echo(err=True)  # the answer came from a pipe: end the prompt's line
     except click.Abort:
+        click.echo(err=True)
         if not sys.stdin.isatty():
             raise CliError(
                 "confirmation needed but stdin gave no answer: pass --yes to revoke non-interactively",
@@ -531,6 +386,17 @@ def _confirm(question: str) -> None:
         raise CliError("aborted: nothing revoked", EXIT_API) from None
     if not answer:
         raise CliError("not confirmed: nothing revoked", EXIT_API)
+
+
+def _rate_limit(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from ..emulator import RateLimitConfig
+
+    if value is not None:
+        try:
+            RateLimitConfig.parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 @cli.command("emulator")
@@ -543,7 +409,10 @@ def _confirm(question: str) -> None:
     "--state", type=click.Path(dir_okay=False), help="File keeping the connections across restarts."
 )
 @click.option(
-    "--rate-limit", metavar="R/P", help="R requests per P seconds per org and endpoint [default 6000/60]."
+    "--rate-limit",
+    metavar="R/P",
+    callback=_rate_limit,
+    help="R requests per P seconds per org and endpoint [default 6000/60].",
 )
 @click.option("--latency-ms", type=click.FloatRange(min=0), help="Milliseconds added to every API answer.")
 @click.option("--quiet", is_flag=True, help="Do not log requests to stderr.")
@@ -556,12 +425,14 @@ def emulator_command(
     latency_ms: float | None,
     quiet: bool,
 ) -> NoReturn:
-    """Run the local API emulator in the foreground (prints `listening on http://HOST:PORT`; Ctrl-C stops).
+    """Run the local API emulator in the foreground.
+
+    Prints `listening on http://HOST:PORT` once ready; Ctrl-C or SIGTERM stops it.
 
     Needs no keys. Point the other commands at it with DD_HOST=http://HOST:PORT and the keys of
     its seed (docs/emulator.md).
     """
-    from .emulator.__main__ import main as emulator_main
+    from ..emulator.__main__ import main as emulator_main
 
     argv: list[str] = []
     for flag, value in (
@@ -576,7 +447,7 @@ def emulator_command(
             argv += [flag, str(value)]
     if quiet:
         argv.append("--quiet")
-    sys.exit(emulator_main(argv))
+    raise click.exceptions.Exit(emulator_main(argv))
 
 
 def main() -> None:

@@ -1,0 +1,206 @@
+"""What the commands print: tables, JSON objects, the current org, and the code ``export`` writes.
+
+Pure functions over the client's models (plus :func:`current_org`, which asks the API), so the
+command module stays about options, errors and exit codes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..client import OrgConnectionsClient
+from ..errors import DatadogError
+from ..models import Connection, ManagedOrg
+
+__all__ = [
+    "CurrentOrg",
+    "clean",
+    "connection_json",
+    "current_org",
+    "direction",
+    "render_export",
+    "resource_names",
+    "table",
+    "when",
+]
+
+
+def clean(text: str) -> str:
+    """API text made safe for a terminal line: control characters become ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def when(created_at: str) -> str:
+    """``2025-08-25 18:13:19 UTC`` for an RFC 3339 time; the text as given if it cannot be read."""
+    try:
+        moment = datetime.fromisoformat(created_at)
+    except ValueError:
+        return clean(created_at)
+    if moment.tzinfo is None:
+        return clean(created_at)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table: columns left-aligned, two spaces apart, no trailing blanks."""
+    cells = [list(headers), *([clean(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+# ------------------------------------------------------------------------------ current org
+
+
+@dataclass(frozen=True)
+class CurrentOrg:
+    """The org that owns the keys, as far as it can be told (``id`` is ``None`` when unknown)."""
+
+    id: str | None
+    name: str
+    orgs: tuple[ManagedOrg, ...]
+
+
+def current_org(client: OrgConnectionsClient, connections: Sequence[Connection]) -> CurrentOrg:
+    """Which org the keys belong to.
+
+    ``GET /api/v1/org`` lists the orgs the keys manage, and Datadog (like the emulator) lists the
+    current org first: that is the answer when it takes part in the connections (or there are
+    none). Otherwise, since every listed connection involves the current org, the one org id
+    common to all of them is used. Unknown (``id=None``) when neither works.
+    """
+    try:
+        orgs = tuple(client.list_managed_orgs())
+    except DatadogError:
+        orgs = ()
+
+    def involved(org_id: str) -> bool:
+        return any(org_id.lower() in (c.source_org_id.lower(), c.sink_org_id.lower()) for c in connections)
+
+    if orgs and (not connections or involved(orgs[0].id)):
+        return CurrentOrg(orgs[0].id, orgs[0].name, orgs)
+    if connections:
+        common = set.intersection(*({c.source_org_id.lower(), c.sink_org_id.lower()} for c in connections))
+        if len(common) == 1:
+            (org_id,) = common
+            first = connections[0]
+            name = first.source_org_name if first.source_org_id.lower() == org_id else first.sink_org_name
+            return CurrentOrg(org_id, name, orgs)
+    return CurrentOrg(None, "", orgs)
+
+
+def direction(conn: Connection, current: str | None) -> str:
+    """``outgoing`` when ``current`` is the source, ``incoming`` when it is the sink, else ``?``."""
+    if current is not None and conn.source_org_id.lower() == current.lower():
+        return "outgoing"
+    if current is not None and conn.sink_org_id.lower() == current.lower():
+        return "incoming"
+    return "?"
+
+
+def connection_json(conn: Connection, current: str | None) -> dict[str, Any]:
+    """The ``list --json`` object of a connection (always the same keys, in the same order)."""
+    way = direction(conn, current)
+    other_id: str | None = None
+    other_name: str | None = None
+    if way == "outgoing":
+        other_id, other_name = conn.sink_org_id, conn.sink_org_name
+    elif way == "incoming":
+        other_id, other_name = conn.source_org_id, conn.source_org_name
+    return {
+        "id": conn.id,
+        "direction": way,
+        "other_org_id": other_id,
+        "other_org_name": other_name,
+        "source_org_id": conn.source_org_id,
+        "source_org_name": conn.source_org_name,
+        "sink_org_id": conn.sink_org_id,
+        "sink_org_name": conn.sink_org_name,
+        "connection_types": list(conn.connection_types),
+        "created_at": conn.created_at,
+        "created_by_id": conn.created_by_id,
+        "created_by_name": conn.created_by_name,
+    }
+
+
+# ------------------------------------------------------------------------------ export
+
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def resource_names(conns: Sequence[Connection]) -> list[str]:
+    """A stable, unique Pulumi resource name per connection, from its sink org name."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for conn in conns:
+        slug = _SLUG.sub("-", conn.sink_org_name.lower()).strip("-")[:60].strip("-")
+        base = f"to-{slug}" if slug else f"to-org-{_SLUG.sub('', conn.sink_org_id.lower())[:8]}"
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}-{n}", n + 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _py_str(text: str) -> str:
+    """A Python string literal for ``text``, double-quoted when possible."""
+    literal = repr(text)
+    if literal.startswith("'") and '"' not in text:
+        literal = f'"{literal[1:-1]}"'
+    return literal
+
+
+def render_export(current: CurrentOrg, conns: Sequence[Connection]) -> str:
+    """Pulumi Python code adopting the current org's outgoing connections; incoming ones as comments."""
+    assert current.id is not None
+    me = current.id.lower()
+    outgoing = sorted(
+        (c for c in conns if c.source_org_id.lower() == me),
+        key=lambda c: (c.sink_org_name, c.sink_org_id, c.id),
+    )
+    incoming = sorted(
+        (c for c in conns if c.sink_org_id.lower() == me), key=lambda c: (c.source_org_name, c.id)
+    )
+    org = f"{clean(current.name)} ({clean(current.id)})" if current.name else clean(current.id)
+    lines = [
+        f"# Org connections of {org}, written by `dd-org-connections export`.",
+        "#",
+        "# Paste into the Pulumi program of this org's stack (the stack whose datadog:apiKey /",
+        "# datadog:appKey belong to this org), then run `pulumi up`: adopt_id makes each resource take",
+        "# over the existing connection, so nothing is recreated and data keeps flowing. After that",
+        "# first `pulumi up` the adopt_id lines may stay or go.",
+        "",
+        "from datadog_org_connections import OrgConnection",
+        "",
+    ]
+    if not outgoing:
+        lines += ["# This org has no outgoing connections (it is the source of none).", ""]
+    for conn, name in zip(outgoing, resource_names(outgoing), strict=True):
+        lines += [
+            f"# -> {clean(conn.sink_org_name) or '(unnamed org)'}, created {when(conn.created_at)}",
+            "OrgConnection(",
+            f"    {_py_str(name)},",
+            f"    sink_org_id={_py_str(conn.sink_org_id)},",
+            f"    connection_types=[{', '.join(_py_str(t) for t in conn.connection_types)}],",
+            f"    adopt_id={_py_str(conn.id)},",
+            ")",
+            "",
+        ]
+    if incoming:
+        lines += [
+            "# Incoming connections (this org is the sink). Manage them from the stack of their source",
+            "# org: run `dd-org-connections export` with that org's keys.",
+        ]
+        lines += [
+            f"#   {clean(c.id)}  from {clean(c.source_org_name)} ({clean(c.source_org_id)})"
+            f"  types: {', '.join(c.connection_types)}"
+            for c in incoming
+        ]
+    return "\n".join(lines).rstrip("\n") + "\n"
