@@ -93,6 +93,7 @@ class _Registry:
         self.lock = threading.Lock()
         self.config = StackConfig()
         self.clients: dict[str | None, OrgConnectionsClient] = {}
+        self.probes: dict[str | None, OrgConnectionsClient] = {}
         self.managed_orgs: dict[str | None, list[ManagedOrg]] = {}
 
     def configure(self, config: StackConfig) -> None:
@@ -102,28 +103,37 @@ class _Registry:
             sys.tracebacklimit = 0
         with self.lock:
             self.config = config
-            for client in self.clients.values():
+            for client in [*self.clients.values(), *self.probes.values()]:
                 client.close()
             self.clients.clear()
+            self.probes.clear()
             self.managed_orgs.clear()
 
-    def client(self, alias: str | None) -> OrgConnectionsClient:
+    def client(self, alias: str | None, *, probe: bool = False) -> OrgConnectionsClient:
+        """The client of an org; `probe`: a fail-fast one for preview-time lookups."""
+        clients = self.probes if probe else self.clients
         with self.lock:
-            client = self.clients.get(alias)
+            client = clients.get(alias)
             if client is None:
+                config = self.config
+                timeout = config.timeout_seconds
+                budget = config.max_retry_seconds
                 client = OrgConnectionsClient(
-                    self.config.credentials(alias),
-                    timeout=(min(5.0, self.config.timeout_seconds), self.config.timeout_seconds),
+                    config.credentials(alias),
+                    timeout=(min(5.0, timeout), timeout),
+                    max_attempts=2 if probe else 6,
+                    max_retry_seconds=min(budget, 5.0) if probe else budget,
                 )
-                self.clients[alias] = client
+                clients[alias] = client
             return client
 
     def orgs(self, alias: str | None) -> list[ManagedOrg]:
+        """The orgs of the account (current org first), fetched once per process and org."""
         with self.lock:
             cached = self.managed_orgs.get(alias)
         if cached is not None:
             return cached
-        orgs = self.client(alias).list_managed_orgs()
+        orgs = self.client(alias, probe=True).list_managed_orgs()
         with self.lock:
             self.managed_orgs[alias] = orgs
         return orgs
@@ -140,7 +150,7 @@ def explain(exc: DatadogError, action: str, alias: str | None, sink: str | None)
     """Turn a client error into one line: what failed, for which orgs, why, and what to do."""
     where = f"{_org(alias)} -> sink org {sink}" if sink else _org(alias)
     if isinstance(exc, ConfigurationError):
-        fix = "set the credentials, then run the command again"
+        fix = "fix the stack configuration named above, then run the command again"
     elif isinstance(exc, ForbiddenError):
         fix = (
             "check that the API and application keys belong to the source org and that the application "
@@ -160,7 +170,12 @@ def explain(exc: DatadogError, action: str, alias: str | None, sink: str | None)
         )
     elif isinstance(exc, RateLimitedError):
         fix = "the API kept rate-limiting after retries: run again later or with a lower --parallel"
-    elif isinstance(exc, ServerError | TransportError):
+    elif isinstance(exc, TransportError):
+        fix = (
+            "check datadog:apiUrl (or datadog:site) and that the API is reachable from here; after a "
+            "passing outage, run `pulumi up` again (it converges safely)"
+        )
+    elif isinstance(exc, ServerError):
         fix = "the Datadog API was unavailable after retries: run `pulumi up` again (it converges safely)"
     else:
         fix = "run `pulumi refresh` then `pulumi up` again"
@@ -257,6 +272,8 @@ def check_inputs(news: Mapping[str, Any], config: StackConfig) -> tuple[dict[str
             failures.append(
                 CheckFailure("source_org", f"source_org must be an org alias string, got {alias!r}")
             )
+        elif config.error is not None:
+            failures.append(CheckFailure("source_org", str(config.error)))
         elif not config.has_alias(alias):
             known = ", ".join(config.aliases) or "none declared"
             failures.append(
@@ -322,16 +339,17 @@ class OrgConnectionProvider(ResourceProvider):
     def _check_sink_in_account(sink: str, alias: str | None) -> CheckFailure | None:
         try:
             orgs = _REGISTRY.orgs(alias)
-        except ConfigurationError as exc:
-            return CheckFailure("source_org" if alias else "sink_org_id", str(exc))
+        except (ConfigurationError, TransportError) as exc:
+            # Not a property's fault: the stack cannot reach or authenticate to the API at all.
+            raise explain(exc, "check the sink org against the account", alias, sink) from None
         except ForbiddenError as exc:
-            return CheckFailure(
-                "sink_org_id",
-                f"could not list the account's orgs to check sink_org_id: {exc}. Fix the keys, or set "
-                f"validate_sink=False (or config {VALIDATE_SINK_KEY}=false) for keys that cannot list orgs",
-            )
+            raise OrgConnectionError(
+                f"check the sink org against the account failed for {_org(alias)}: {exc}. To fix: check the "
+                "API and application keys, or set validate_sink=False (or stack config "
+                f"{VALIDATE_SINK_KEY}=false) for keys that cannot list the account's orgs."
+            ) from None
         except DatadogError:
-            return None  # the API is unavailable now: create will tell, with retries
+            return None  # the API answers badly right now: create will tell, with retries
         if not orgs:
             return None
         if orgs[0].id.lower() == sink:

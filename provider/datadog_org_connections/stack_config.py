@@ -11,6 +11,7 @@ It reads the names users of the bridged Datadog provider already have:
 and, for stacks that manage connections of several source orgs, one entry per org alias:
 
     orgConnections:requestTimeoutSeconds   how long one HTTP answer may take (default 30)
+    orgConnections:maxRetrySeconds         how long to keep retrying one operation (default 120; 0: no retry)
     orgConnections:validateSink            false: skip the preview-time check of sink_org_id
 
     orgConnections:orgs  (secret, structured)
@@ -36,6 +37,8 @@ ORGS_KEY = "orgConnections:orgs"
 VALIDATE_SINK_KEY = "orgConnections:validateSink"
 TIMEOUT_KEY = "orgConnections:requestTimeoutSeconds"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+RETRY_KEY = "orgConnections:maxRetrySeconds"
+DEFAULT_RETRY_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -101,24 +104,35 @@ class StackConfig:
                 )
         except ConfigurationError as exc:
             self._error = exc
-        timeout = _text(raw.get(TIMEOUT_KEY))
-        self.timeout_seconds = DEFAULT_TIMEOUT_SECONDS
-        if timeout is not None:
-            try:
-                self.timeout_seconds = float(timeout)
-                if not 0 < self.timeout_seconds <= 600:
-                    raise ValueError
-            except ValueError:
-                self._error = self._error or ConfigurationError(
-                    f"stack config {TIMEOUT_KEY} must be a number of seconds between 0 and 600, not {timeout!r}"
-                )
+        self.timeout_seconds = self._seconds(raw, TIMEOUT_KEY, DEFAULT_TIMEOUT_SECONDS, low=0.0)
+        self.max_retry_seconds = self._seconds(raw, RETRY_KEY, DEFAULT_RETRY_SECONDS, low=-1.0)
         validate = _text(raw.get(VALIDATE_SINK_KEY))
         self.validate_sink = validate is None or validate.lower() not in ("false", "0", "no", "off")
+
+    def _seconds(self, raw: Mapping[str, Any], key: str, default: float, low: float) -> float:
+        text = _text(raw.get(key))
+        if text is None:
+            return default
+        try:
+            value = float(text)
+            if low < value <= 3600:
+                return value
+        except ValueError:
+            pass
+        self._error = self._error or ConfigurationError(
+            f"stack config {key} must be a number of seconds up to 3600, not {text!r}"
+        )
+        return default
 
     @property
     def aliases(self) -> list[str]:
         """The org aliases declared under `orgConnections:orgs`, sorted."""
         return sorted(self._aliases)
+
+    @property
+    def error(self) -> ConfigurationError | None:
+        """What is wrong with the configuration, if anything (reported when credentials are needed)."""
+        return self._error
 
     def has_alias(self, alias: str) -> bool:
         """Whether `alias` is declared under `orgConnections:orgs`."""
@@ -130,7 +144,7 @@ class StackConfig:
             raise self._error
         if alias is None:
             org = self._default
-            where = "datadog:apiKey / datadog:appKey"
+            where = "datadog:apiKey, datadog:appKey, datadog:apiUrl or datadog:site"
         else:
             if alias not in self._aliases:
                 known = ", ".join(self.aliases) or "none"
@@ -147,7 +161,7 @@ class StackConfig:
                 api_url=org.api_url or (None if org.site else self._default.api_url),
                 site=org.site or self._default.site,
             )
-            where = f"{ORGS_KEY}.{alias}.apiKey / .appKey"
+            where = f"{ORGS_KEY}.{alias}.apiKey / .appKey / .apiUrl, or datadog:apiUrl"
             if not org.api_key or not org.app_key:
                 missing = "apiKey" if not org.api_key else "appKey"
                 raise ConfigurationError(

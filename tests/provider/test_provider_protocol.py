@@ -269,19 +269,23 @@ def test_serialized_provider_is_small_and_holds_no_key(host: ProviderHost) -> No
 def test_api_errors_never_carry_keys(emulator: EmulatorControl, shared_emulator: Emulator) -> None:
     with ProviderHost() as provider:
         provider.configure({**SPOKE_EU.config(shared_emulator.url), "datadog:appKey": "f" * 40})
-        inputs, failures = provider.check({}, {"sink_org_id": HUB.id, "connection_types": ["logs"]})
-        assert failures and "Forbidden" in failures[0][1] and "f" * 40 not in failures[0][1]
-        with pytest.raises(ProviderError) as err:
-            provider.create({**inputs, "validate_sink": False})
-        text = err.value.args[0]
-        assert "org_management" in text and "f" * 40 not in text and SPOKE_EU.api_key not in text
+        news = {"sink_org_id": HUB.id, "connection_types": ["logs"]}
+        with pytest.raises(ProviderError) as at_check:
+            provider.check({}, news)
+        assert "Forbidden" in at_check.value.args[0] and "validate_sink=False" in at_check.value.args[0]
+        with pytest.raises(ProviderError) as at_create:
+            provider.create({**news, "validate_sink": False})
+        for text in (at_check.value.args[0], at_create.value.args[0]):
+            assert "f" * 40 not in text and SPOKE_EU.api_key not in text
+        assert "org_management" in at_create.value.args[0]
 
 
 def test_missing_credentials_name_the_config_keys(emulator: EmulatorControl) -> None:
     with ProviderHost() as provider:
         provider.configure({})
-        _, failures = provider.check({}, {"sink_org_id": HUB.id, "connection_types": ["logs"]})
-        assert failures and "DD_API_KEY" in failures[0][1] and "datadog:apiKey" in failures[0][1]
+        with pytest.raises(ProviderError) as err:
+            provider.check({}, {"sink_org_id": HUB.id, "connection_types": ["logs"]})
+        assert "DD_API_KEY" in err.value.args[0] and "datadog:apiKey" in err.value.args[0]
 
 
 def test_api_errors_are_one_line_and_bugs_keep_their_traceback(
