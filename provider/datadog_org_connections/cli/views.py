@@ -200,7 +200,7 @@ def render_export(current: CurrentOrg, conns: Sequence[Connection]) -> str:
         ]
         lines += [
             f"#   {clean(c.id)}  from {clean(c.source_org_name)} ({clean(c.source_org_id)})"
-            f"  types: {', '.join(c.connection_types)}"
+            f"  types: {clean(', '.join(c.connection_types))}"
             for c in incoming
         ]
     return "\n".join(lines).rstrip("\n") + "\n"
