@@ -96,6 +96,11 @@ def test_preview_sends_no_mutation_and_up_creates_exactly_the_declared(
     assert outs["sink_org"] == "hub" and outs["source_org"] == "spoke-eu"
     assert outs["connection_id"] == _conn_ids(emulator)[(SPOKE_EU.id, HUB.id)]
 
+    # Preview of the unchanged stack makes no API request at all.
+    emulator.clear_requests()
+    project.pulumi("preview", "--expect-no-changes", stack="spoke-eu")
+    assert emulator.requests() == []
+
     # A second up changes nothing and sends no mutation.
     emulator.clear_requests()
     again = project.up("spoke-eu")
