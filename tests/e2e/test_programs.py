@@ -236,3 +236,21 @@ def test_bad_input_fails_at_preview_with_a_clear_message(
     preview = project.pulumi("preview", stack="spoke-eu", check=False)
     assert words in preview
     assert emulator.mutating_requests() == []
+
+
+def test_adding_an_org_to_a_topology_replaces_nothing(tmp_path: Path, emulator: EmulatorControl) -> None:
+    proj = Project(tmp_path, emulator.url)
+    proj.init("account", cwd=proj.multi)
+    proj.up("account", cwd=proj.multi)
+    before = _conn_ids(emulator)
+    proj.cli.run(
+        "config", "set", "--stack", "account", "--path", "topologyOrgs[2]", "spoke-eu", cwd=proj.multi
+    )
+    preview = proj.pulumi("preview", stack="account", cwd=proj.multi)
+    assert "+ 1 to create" in preview and "replace" not in preview and "delete" not in preview
+    proj.up("account", cwd=proj.multi)
+    after = _conn_ids(emulator)
+    assert {k: v for k, v in after.items() if k in before} == before  # the existing edges kept their ids
+    assert (SPOKE_EU.id, HUB.id) in after
+    outs = proj.cli.outputs("account", proj.multi)
+    assert set(outs["topology"]) == {"spoke-ap-to-hub", "spoke-eu-to-hub"}
