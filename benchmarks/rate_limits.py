@@ -1,0 +1,81 @@
+"""Section `ratelimit`: `pulumi up` creating N connections while the emulator allows R requests per
+P seconds (per org and endpoint), versus the ideal schedule the limit implies."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from harness import EmulatorProcess, PulumiProject, connections_spec, log, summarize_requests
+from report import Table, ratio, seconds
+
+
+def run(
+    emu: EmulatorProcess, project: PulumiProject, *, n: int, limit: int = 20, period: float = 1.0
+) -> tuple[dict[str, Any], Table]:
+    emu.reset()
+    conns = connections_spec(emu.sinks[:n])
+
+    # The floor: the same commands on the no-op provider (no API calls, so the limit does not matter).
+    project.new_stack("ratelimit-noop", emu.source)
+    project.spec("noop", conns)
+    floor = {"up": project.up(preview=False).seconds, "destroy": project.destroy(preview=False).seconds}
+
+    project.new_stack("ratelimit-ours", emu.source)
+    project.spec("ours", conns)
+    emu.post("rate_limit", {"limit": limit, "period": period})
+    out: dict[str, Any] = {"n": n, "limit": limit, "period": period}
+    table = Table(
+        f"N={n} connections under a rate limit of {limit} requests per {period:g} s (per org and endpoint)",
+        [
+            "command",
+            "ours",
+            "ideal",
+            "ours/ideal",
+            "API phase",
+            "API ideal",
+            "requests",
+            "429s",
+            "limited requests",
+        ],
+    )
+    for op, action, method in (
+        ("up", lambda: project.up(preview=False), "POST"),
+        ("destroy", lambda: project.destroy(preview=False), "DELETE"),
+    ):
+        emu.clear_log()
+        r = action()
+        entries = emu.requests_log()
+        summary = summarize_requests(entries)
+        accepted = sum(1 for e in entries if e["method"] == method and e["status"] != 429)
+        ideal = floor[op] + (math.ceil(accepted / limit) - 1) * period
+        out[op] = {
+            "seconds": round(r.seconds, 3),
+            "floor_seconds": round(floor[op], 3),
+            "ideal_seconds": round(ideal, 3),
+            "ratio": round(r.seconds / ideal, 3),
+            "requests": summary["total"],
+            "by_kind": summary["by_kind"],
+            "throttled": summary["throttled"],
+            "api_span_seconds": summary["api_span_seconds"],
+            "api_ideal_seconds": (math.ceil(accepted / limit) - 1) * period,
+        }
+        log(f"  {op}: {r.seconds:.2f} s, {summary['total']} requests, {summary['throttled']} x 429")
+        table.add(
+            op,
+            seconds(r.seconds),
+            seconds(ideal),
+            ratio(r.seconds, ideal),
+            seconds(summary["api_span_seconds"]),
+            seconds((math.ceil(accepted / limit) - 1) * period),
+            summary["total"],
+            summary["throttled"],
+            f"{accepted} {method}",
+        )
+    emu.reset()
+    table.notes += [
+        f"ideal = no-op floor ({floor['up']:.2f} s up, {floor['destroy']:.2f} s destroy) + "
+        f"(ceil(requests/{limit}) - 1) x {period:g} s: a full window of {limit} at once, then one per period",
+        "429s are answers the client had to wait out (X-RateLimit-Reset seconds) and retry",
+    ]
+    return out, table

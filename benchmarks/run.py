@@ -1,0 +1,152 @@
+"""Benchmarks of the org connections provider, client and emulator (run by scripts/bench).
+
+    .venv/bin/python benchmarks/run.py [--quick] [--only SECTION[,SECTION]] [--json FILE] [--keep]
+
+Sections: requests (API requests per lifecycle operation), overhead (pulumi up/preview/refresh/
+destroy of N connections vs a no-op provider, and with 50 ms of latency), ratelimit (N creates
+under a rate limit), footprint (state bytes per resource, provider start-up), provider (the
+provider process alone over gRPC, ours vs no-op), http (one call through the client). Prints tables, then the JSON document (or writes it to --json FILE).
+Measures and prints only: nothing here fails on a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import footprint
+import lifecycle
+import overhead
+import provider_grpc
+import rate_limits
+import roundtrip
+from harness import VENV_BIN, EmulatorProcess, PulumiProject, emulator, log, workdir
+from report import Table
+
+SECTIONS = ("requests", "overhead", "ratelimit", "footprint", "provider", "http")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller N and fewer repeats (a smoke run)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated sections to run, among {', '.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the JSON document to FILE instead of stdout")
+    parser.add_argument("-n", type=int, default=None, help="connections per stack (default 100; --quick 20)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (stacks, logs)")
+    args = parser.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in only if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}: choose among {', '.join(SECTIONS)}")
+    args.sections = only or list(SECTIONS)
+    return args
+
+
+def _versions() -> dict[str, str]:
+    pulumi = subprocess.run(
+        [str(VENV_BIN / "pulumi"), "version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    from importlib import metadata
+
+    return {
+        "python": platform.python_version(),
+        "pulumi_cli": pulumi,
+        "pulumi_sdk": metadata.version("pulumi"),
+        "requests": metadata.version("requests"),
+        "platform": platform.platform(),
+        "cpus": str(os.cpu_count()),
+    }
+
+
+def _run_section(
+    section: str,
+    emu: EmulatorProcess,
+    project: PulumiProject,
+    tmp: Path,
+    *,
+    n: int,
+    repeats: int,
+    quick: bool,
+) -> tuple[dict[str, Any], list[Table]]:
+    if section == "requests":
+        data, table = lifecycle.run(emu, project)
+        return data, [table]
+    if section == "overhead":
+        return overhead.run(emu, project, n=n, repeats=repeats)
+    if section == "ratelimit":
+        data, table = rate_limits.run(emu, project, n=n, limit=max(1, n // 5), period=1.0)
+        return data, [table]
+    if section == "footprint":
+        return footprint.run(emu, project, runs=5 if quick else 9)
+    if section == "provider":
+        data, table = provider_grpc.run(emu, tmp, n=n)
+        return data, [table]
+    data, table = roundtrip.run(emu, calls=n)
+    return data, [table]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    n = args.n or (20 if args.quick else 100)
+    repeats = 1 if args.quick else 2
+    started = time.perf_counter()
+    doc: dict[str, Any] = {
+        "settings": {"n": n, "quick": args.quick, "repeats": repeats, "sections": args.sections},
+        "versions": _versions(),
+        "sections": {},
+    }
+    tables: list[Table] = []
+    failed: list[str] = []
+    sinks = max(n, 501) + 8  # adoption needs 1 + 1,000 connections of one org: 501 sinks
+    with workdir(args.keep) as tmp, emulator(tmp, sinks) as emu:
+        log(f"emulator {emu.url} with {sinks + 1} orgs; work dir {tmp}")
+        project = PulumiProject(tmp / "pulumi", emu.url)
+        for section in args.sections:
+            t0 = time.perf_counter()
+            log(f"section {section}")
+            try:
+                data, more = _run_section(section, emu, project, tmp, n=n, repeats=repeats, quick=args.quick)
+                tables += more
+            except Exception as exc:  # a broken set-up, not a slow figure: report it, go on
+                log(f"section {section} FAILED: {type(exc).__name__}: {exc}")
+                data = {"error": f"{type(exc).__name__}: {exc}"}
+                failed.append(section)
+            data["section_seconds"] = round(time.perf_counter() - t0, 2)
+            doc["sections"][section] = data
+            log(f"section {section} done in {data['section_seconds']:.1f} s")
+    doc["wall_seconds"] = round(time.perf_counter() - started, 1)
+
+    print()
+    for table in tables:
+        print(table.render())
+        print()
+    print(f"total wall time {doc['wall_seconds']:.1f} s (N={n}, {'quick' if args.quick else 'full'} run)")
+    text = json.dumps(doc, indent=2, sort_keys=False)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+        print(f"JSON written to {args.json}")
+    else:
+        print("\nJSON")
+        print(text)
+    if failed:
+        print(f"sections that could not run: {', '.join(failed)} (see stderr)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
