@@ -55,6 +55,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import re
 import time
@@ -62,14 +63,15 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
-from importlib import metadata
 from types import TracebackType
 from typing import Any, TypeVar
 
 import requests
 import requests.adapters
+import requests.utils
 import urllib3.exceptions as u3
 
+from . import __version__
 from .errors import (
     ApiError,
     ConfigurationError,
@@ -102,12 +104,7 @@ log = logging.getLogger("datadog_org_connections.client")
 CONNECTIONS_PATH = "/api/v2/org_connections"
 MANAGED_ORGS_PATH = "/api/v1/org"
 
-try:
-    _VERSION = metadata.version("datadog-org-connections")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    _VERSION = "0+unknown"
-
-USER_AGENT = f"datadog-org-connections/{_VERSION}"
+USER_AGENT = f"datadog-org-connections/{__version__}"
 
 Timeout = float | tuple[float, float]
 
@@ -396,6 +393,14 @@ class OrgConnectionsClient:
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            # Read the environment once, not on every request (requests' trust_env re-reads it per
+            # call, ~0.1 ms): proxies for this host (HTTPS_PROXY, NO_PROXY...) and a custom CA bundle.
+            # .netrc is deliberately ignored: authentication is the key headers only.
+            session.trust_env = False
+            session.proxies.update(requests.utils.get_environ_proxies(credentials.base_url))
+            ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if ca_bundle:
+                session.verify = ca_bundle
         self._session = session
         self._headers = {
             "DD-API-KEY": credentials.api_key,

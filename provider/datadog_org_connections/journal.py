@@ -10,38 +10,31 @@ connection created at or after T (less a clock-skew margin) is ours: the provide
 A connection made by hand before the attempt still gets the usual conflict error.
 
 Entries are keyed by API URL, org alias, a short one-way fingerprint of the API key (never the
-key) and the sink org; they expire after a week. The file lives in
-`$PULUMI_HOME/datadog-org-connections/pending-creates.json` (`~/.pulumi` by default), or in
-`$DDOC_JOURNAL_DIR`, and is guarded by a lock file across processes and a lock across threads.
+key) and the sink org; they expire after a week. Each entry is one small file under
+`$PULUMI_HOME/datadog-org-connections/pending-creates/` (`~/.pulumi` by default) or
+`$DDOC_JOURNAL_DIR`, created exclusively and removed when done: no shared file, no global lock,
+so concurrent creates of different pairs never wait for each other.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import json
 import os
-import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 EXPIRY_SECONDS = 7 * 24 * 3600
 CLOCK_SKEW_SECONDS = 60.0
 
-_LOCK = threading.Lock()
-
 
 def journal_dir() -> Path:
-    """Where the journal lives."""
+    """Where the journal's entries live."""
     explicit = os.environ.get("DDOC_JOURNAL_DIR")
     if explicit:
         return Path(explicit)
     home = os.environ.get("PULUMI_HOME") or os.path.join(os.path.expanduser("~"), ".pulumi")
-    return Path(home) / "datadog-org-connections"
+    return Path(home) / "datadog-org-connections" / "pending-creates"
 
 
 def entry_key(base_url: str, alias: str | None, api_key: str, sink_org_id: str) -> str:
@@ -50,64 +43,43 @@ def entry_key(base_url: str, alias: str | None, api_key: str, sink_org_id: str) 
     return f"{base_url}|{alias or ''}|{fingerprint}|{sink_org_id.lower()}"
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[Path]:
-    directory = journal_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    with _LOCK, open(directory / "pending-creates.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield directory / "pending-creates.json"
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _path(key: str) -> Path:
+    return journal_dir() / hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _started(path: Path) -> float | None:
     try:
-        data = json.loads(path.read_text())
+        started = float(path.read_text())
     except (OSError, ValueError):
-        return {}
-    now = time.time()
-    return {
-        k: v
-        for k, v in data.items()
-        if isinstance(v, dict) and now - float(v.get("started", 0)) < EXPIRY_SECONDS
-    }
+        return None
+    return started if time.time() - started < EXPIRY_SECONDS else None
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+def begin(key: str) -> float | None:
+    """Record that a create of this pair starts now.
 
-
-def begin(key: str) -> float:
-    """Record that a create of this pair starts now; return the start time (epoch seconds).
-
-    An entry already there (an earlier failed attempt) keeps its older start time, so a
-    connection applied late from that attempt is still recognised.
+    Returns when an earlier, unfinished create of the pair started (None if there was none); that
+    entry is kept as it is, so a connection applied late from it is still recognised.
     """
-    now = time.time()
-    with _locked() as path:
-        data = _read(path)
-        entry = data.setdefault(key, {"started": now})
-        _write(path, data)
-        return float(entry["started"])
+    path = _path(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = _started(path)
+    if previous is not None:
+        return previous
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(repr(time.time()))
+    os.replace(tmp, path)
+    return None
 
 
 def end(key: str) -> None:
     """The create's outcome is known (made, adopted, or refused): forget the entry."""
-    with _locked() as path:
-        data = _read(path)
-        if data.pop(key, None) is not None:
-            _write(path, data)
+    _path(key).unlink(missing_ok=True)
 
 
 def pending_since(key: str) -> float | None:
     """When an unfinished create of this pair started, if one did."""
-    with _locked() as path:
-        entry = _read(path).get(key)
-    return float(entry["started"]) if entry else None
+    return _started(_path(key))
 
 
 def created_by_attempt(created_at: str, started: float) -> bool:

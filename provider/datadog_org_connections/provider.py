@@ -422,8 +422,7 @@ class OrgConnectionProvider(ResourceProvider):
         """
         creds = _REGISTRY.config.credentials(alias)
         key = journal.entry_key(creds.base_url, alias, creds.api_key, sink)
-        unfinished_since = journal.pending_since(key)
-        journal.begin(key)
+        unfinished_since = journal.begin(key)
         try:
             conn = client.create_connection(sink, types)
         except ConflictError:
