@@ -49,6 +49,7 @@ from .errors import (
     TransportError,
 )
 from .models import CONNECTION_TYPES, Connection, ManagedOrg
+from .stack_config import KEYS as STACK_CONFIG_KEYS
 from .stack_config import VALIDATE_SINK_KEY, StackConfig
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -307,8 +308,7 @@ class OrgConnectionProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         """Take the stack configuration (keys stay in this process's memory only)."""
-        raw = getattr(req.config, "_props", None) or {}
-        _REGISTRY.configure(StackConfig(raw))
+        _REGISTRY.configure(StackConfig({key: req.config.get(key) for key in STACK_CONFIG_KEYS}))
 
     # --- check / diff -------------------------------------------------------------------------
 

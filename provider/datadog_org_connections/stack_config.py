@@ -40,6 +40,18 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 RETRY_KEY = "orgConnections:maxRetrySeconds"
 DEFAULT_RETRY_SECONDS = 120.0
 
+#: Every stack config key the provider reads.
+KEYS = (
+    "datadog:apiKey",
+    "datadog:appKey",
+    "datadog:apiUrl",
+    "datadog:site",
+    ORGS_KEY,
+    VALIDATE_SINK_KEY,
+    TIMEOUT_KEY,
+    RETRY_KEY,
+)
+
 
 @dataclass(frozen=True)
 class OrgSettings:
