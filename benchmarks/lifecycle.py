@@ -110,7 +110,7 @@ def run(
         f"adopt by id: the org takes part in {visible} connections (1 to adopt + {visible - 1} others, "
         f"made with POST /_emulator/connections); minimum = ceil({visible}/{PAGE_SIZE}) pages of an "
         "unfiltered list; a list filtered by the sink needs 1",
-        "GET /api/v1/org: the sink check of `check` (once per provider process, for a new or moved sink)",
+        "GET /api/v2/org: the sink check of `check` (once per provider process, for a new or moved sink)",
     ]
     data = {"operations": ops, "minimum": minimum, "adopt_visible_connections": visible}
     return data, table

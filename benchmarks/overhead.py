@@ -103,7 +103,7 @@ def run(
             "API phase/ideal",
             "max in flight",
             "requests",
-            "GET /api/v1/org",
+            "GET /api/v2/org",
         ],
     )
     latency: dict[str, Any] = {}
@@ -127,7 +127,7 @@ def run(
             ratio(s["api_span_seconds"], api_ideal) if api_ideal else "-",
             s["max_in_flight"],
             s["requests"],
-            slow[op]["by_kind"].get("GET /api/v1/org", 0),
+            slow[op]["by_kind"].get("GET /api/v2/org", 0),
         )
     t2.notes += [
         f"the provider process runs at most {PROVIDER_WORKERS} calls at once, so N API calls of "

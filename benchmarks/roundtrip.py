@@ -64,7 +64,7 @@ def run(emu: EmulatorProcess, *, calls: int) -> tuple[dict[str, Any], Table]:
             ),
             ("update (PATCH)", "PATCH", lambda i: client.update_connection(ids[i], ["logs", "metrics"])),
             ("delete (DELETE)", "DELETE", lambda i: client.delete_connection(ids[i])),
-            ("list managed orgs (GET /api/v1/org)", "GET", lambda i: client.list_managed_orgs()),
+            ("list managed orgs (GET /api/v2/org)", "GET", lambda i: client.list_managed_orgs()),
         ]
         for name, method, fn in cases:
             emu.clear_log()
@@ -90,7 +90,7 @@ def run(emu: EmulatorProcess, *, calls: int) -> tuple[dict[str, Any], Table]:
             c.list_managed_orgs()
 
     emu.clear_log()
-    results["new client per call (GET /api/v1/org)"] = dict(
+    results["new client per call (GET /api/v2/org)"] = dict(
         _stats(_timed(len(sinks), fresh)), server_median_ms=_server_ms(emu, "GET")
     )
     emu.reset()

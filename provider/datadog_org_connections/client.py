@@ -89,7 +89,7 @@ from .errors import (
 from .models import (
     Connection,
     ConnectionPage,
-    ManagedOrg,
+    ManagedOrgs,
     parse_connection_document,
     parse_connection_page,
     parse_json,
@@ -102,7 +102,7 @@ __all__ = ["CONNECTIONS_PATH", "MANAGED_ORGS_PATH", "USER_AGENT", "OrgConnection
 log = logging.getLogger("datadog_org_connections.client")
 
 CONNECTIONS_PATH = "/api/v2/org_connections"
-MANAGED_ORGS_PATH = "/api/v1/org"
+MANAGED_ORGS_PATH = "/api/v2/org"
 
 USER_AGENT = f"datadog-org-connections/{__version__}"
 
@@ -112,10 +112,17 @@ _T = TypeVar("_T")
 
 _NOT_RETRIED_5XX = frozenset({501, 505})
 
-_FORBIDDEN_HINT = (
-    "the Datadog API key or application key is wrong, or the application key's user lacks "
-    "the org_management permission"
-)
+#: The permission Datadog's API reference names per kind of call, for 403 messages
+#: (``org_management``, the older permission, grants all of them).
+READ_PERMISSION = "org_connections_read"
+WRITE_PERMISSION = "org_connections_write"
+
+
+def _forbidden_hint(permission: str) -> str:
+    return (
+        "the Datadog API key or application key is wrong, or the application key's user lacks the "
+        f"{permission} permission (the older org_management permission grants it too)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,6 +304,7 @@ class _Op:
     text: str
     org_ids: tuple[str, ...] = ()
     mutation: bool = False
+    permission: str = READ_PERMISSION  # what a 403 says the key's user needs
 
 
 class _MaybeApplied(Exception):
@@ -505,9 +513,14 @@ class OrgConnectionsClient:
                 return conn
         return None
 
-    def list_managed_orgs(self) -> list[ManagedOrg]:
-        """The orgs the keys can manage (``GET /api/v1/org``): the parent and its children."""
-        op = _Op("list managed orgs")
+    def list_managed_orgs(self) -> ManagedOrgs:
+        """The current org and the orgs it manages (``GET /api/v2/org``).
+
+        ``current_id`` is the org the keys belong to (``data.id``). A parent org's keys also list
+        its child orgs; a child org's keys list only the child. Needs ``org_management`` or
+        ``org_connections_write``: a read-only key gets :class:`~.errors.ForbiddenError`.
+        """
+        op = _Op("list managed orgs", permission=WRITE_PERMISSION)
         resp = self._call("GET", MANAGED_ORGS_PATH, op)
         return self._parse(resp, op, parse_managed_orgs)
 
@@ -527,7 +540,12 @@ class OrgConnectionsClient:
         """
         _require_id(sink_org_id, "sink_org_id")
         types = _types_list(connection_types)
-        op = _Op(f"create org connection to sink org {sink_org_id}", (sink_org_id,), mutation=True)
+        op = _Op(
+            f"create org connection to sink org {sink_org_id}",
+            (sink_org_id,),
+            mutation=True,
+            permission=WRITE_PERMISSION,
+        )
         body = {
             "data": {
                 "type": "org_connection",
@@ -585,7 +603,7 @@ class OrgConnectionsClient:
         """
         _require_id(connection_id, "connection_id")
         types = _types_list(connection_types)
-        op = _Op(f"update org connection {connection_id}", mutation=True)
+        op = _Op(f"update org connection {connection_id}", mutation=True, permission=WRITE_PERMISSION)
         body = {
             "data": {"type": "org_connection", "id": connection_id, "attributes": {"connection_types": types}}
         }
@@ -603,7 +621,7 @@ class OrgConnectionsClient:
             InvalidInputError: the id is not a valid UUID.
         """
         _require_id(connection_id, "connection_id")
-        op = _Op(f"delete org connection {connection_id}", mutation=True)
+        op = _Op(f"delete org connection {connection_id}", mutation=True, permission=WRITE_PERMISSION)
         tries = _Attempts(self)
         resp = self._call("DELETE", _connection_path(connection_id), op, ok_statuses=(404,), tries=tries)
         if resp.status_code != 404:
@@ -842,7 +860,7 @@ class OrgConnectionsClient:
         detail, texts = _describe_error_body(resp)
         cls = _error_class(status)
         if cls is ForbiddenError:
-            detail = f"{detail}: {_FORBIDDEN_HINT}"
+            detail = f"{detail}: {_forbidden_hint(op.permission)}"
         err = cls(
             detail,
             operation=op.text,

@@ -20,6 +20,7 @@ __all__ = [
     "Connection",
     "ConnectionPage",
     "ManagedOrg",
+    "ManagedOrgs",
     "parse_connection_document",
     "parse_connection_page",
     "parse_json",
@@ -220,27 +221,96 @@ class ConnectionPage:
 
 @dataclass(frozen=True)
 class ManagedOrg:
-    """An org the keys can manage (from ``GET /api/v1/org``).
+    """An org of the account, as ``GET /api/v2/org`` names it (an ``OrgData`` resource).
 
-    ``id`` is the org UUID to use as a sink org id: the ``uuid`` field, or ``public_id`` when
-    the API does not send ``uuid``.
+    ``id`` is the org UUID, what ``sink_org_id`` takes; ``name`` and ``public_id`` are ``""`` when
+    the answer does not include the org's attributes.
     """
 
     id: str
     public_id: str
     name: str
 
+
+@dataclass(frozen=True)
+class ManagedOrgs:
+    """``GET /api/v2/org``: the current org (the keys' own, ``data.id``) and the orgs it manages.
+
+    ``orgs`` holds the current org first, then the managed orgs in the API's order, each once.
+    ``managed`` is ``False`` when the keys manage no other org (a child org's keys list only
+    themselves): then the listing says nothing about which other orgs exist in the account.
+    """
+
+    current_id: str
+    orgs: tuple[ManagedOrg, ...]
+
+    @property
+    def current(self) -> ManagedOrg:
+        """The org the keys belong to."""
+        return self.orgs[0]
+
+    @property
+    def managed(self) -> bool:
+        """Whether the keys manage other orgs (a parent org's keys)."""
+        return len(self.orgs) > 1
+
+    def find(self, org_id: str) -> ManagedOrg | None:
+        """The listed org with this id (case-insensitive), if any."""
+        wanted = org_id.lower()
+        return next((o for o in self.orgs if o.id.lower() == wanted), None)
+
     @classmethod
-    def from_api(cls, org: Mapping[str, Any], *, path: str = "org") -> ManagedOrg:
-        """Build a managed org from one item of the ``orgs`` list.
+    def from_api(cls, body: Any) -> ManagedOrgs:
+        """Build from a decoded ``ManagedOrgsResponse``.
 
         Raises:
-            ResponseFormatError: ``public_id`` is missing or a field has the wrong type.
+            ResponseFormatError: ``data.id`` or the relationships are missing or malformed.
         """
-        obj = _object(org, path)
-        public_id = _string(obj, "public_id", path)
-        uuid = _optional_string(obj, "uuid", path)
-        return cls(id=uuid or public_id, public_id=public_id, name=_optional_string(obj, "name", path))
+        obj = _object(body, "")
+        data = _object(_field(obj, "data", ""), "data")
+        current_id = _string(data, "id", "data")
+        rels = _object(data.get("relationships") or {}, "data.relationships")
+        refs = [current_id]
+        managed = rels.get("managed_orgs")
+        if managed is not None:
+            items = _field(
+                _object(managed, "data.relationships.managed_orgs"), "data", "data.relationships.managed_orgs"
+            )
+            if not isinstance(items, list):
+                raise _fail("data.relationships.managed_orgs.data", f"expected a list, got {_kind(items)}")
+            path = "data.relationships.managed_orgs.data"
+            refs += [
+                _string(_object(item, f"{path}[{i}]"), "id", f"{path}[{i}]") for i, item in enumerate(items)
+            ]
+        attributes = _included_attributes(obj.get("included"))
+        orgs: dict[str, ManagedOrg] = {}
+        for org_id in refs:
+            attrs = attributes.get(org_id.lower(), {})
+            orgs.setdefault(
+                org_id.lower(),
+                ManagedOrg(
+                    id=org_id,
+                    public_id=_optional_string(attrs, "public_id", "included[].attributes"),
+                    name=_optional_string(attrs, "name", "included[].attributes"),
+                ),
+            )
+        return cls(current_id=current_id, orgs=tuple(orgs.values()))
+
+
+def _included_attributes(included: object) -> dict[str, Mapping[str, Any]]:
+    """``included`` org resources by lower-case id -> their attributes (absent: empty)."""
+    if included is None:
+        return {}
+    if not isinstance(included, list):
+        raise _fail("included", f"expected a list, got {_kind(included)}")
+    out: dict[str, Mapping[str, Any]] = {}
+    for i, item in enumerate(included):
+        resource = _object(item, f"included[{i}]")
+        attrs = resource.get("attributes")
+        out[_string(resource, "id", f"included[{i}]").lower()] = _object(
+            attrs if attrs is not None else {}, f"included[{i}].attributes"
+        )
+    return out
 
 
 def parse_connection_document(body: Any) -> Connection:
@@ -254,10 +324,6 @@ def parse_connection_page(body: Any) -> ConnectionPage:
     return ConnectionPage.from_api(body)
 
 
-def parse_managed_orgs(body: Any) -> list[ManagedOrg]:
-    """Parse ``{"orgs": [{"public_id", "name", "uuid"?}, ...]}`` (``GET /api/v1/org``)."""
-    obj = _object(body, "")
-    orgs = _field(obj, "orgs", "")
-    if not isinstance(orgs, list):
-        raise _fail("orgs", f"expected a list, got {_kind(orgs)}")
-    return [ManagedOrg.from_api(item, path=f"orgs[{i}]") for i, item in enumerate(orgs)]
+def parse_managed_orgs(body: Any) -> ManagedOrgs:
+    """Parse a ``ManagedOrgsResponse`` (``GET /api/v2/org``)."""
+    return ManagedOrgs.from_api(body)

@@ -48,9 +48,9 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .models import CONNECTION_TYPES, Connection, ManagedOrg
+from .models import CONNECTION_TYPES, Connection, ManagedOrgs
 from .stack_config import KEYS as STACK_CONFIG_KEYS
-from .stack_config import VALIDATE_SINK_KEY, StackConfig
+from .stack_config import StackConfig
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -95,7 +95,7 @@ class _Registry:
         self.config = StackConfig()
         self.clients: dict[str | None, OrgConnectionsClient] = {}
         self.probes: dict[str | None, OrgConnectionsClient] = {}
-        self.managed_orgs: dict[str | None, list[ManagedOrg]] = {}
+        self.managed_orgs: dict[str | None, ManagedOrgs] = {}
 
     def configure(self, config: StackConfig) -> None:
         # The provider host reports an exception as `traceback.format_exc()`. Our errors are one
@@ -128,8 +128,8 @@ class _Registry:
                 clients[alias] = client
             return client
 
-    def orgs(self, alias: str | None) -> list[ManagedOrg]:
-        """The orgs of the account (current org first), fetched once per process and org."""
+    def orgs(self, alias: str | None) -> ManagedOrgs:
+        """The current org and the orgs it manages (``GET /api/v2/org``), once per process and org."""
         with self.lock:
             cached = self.managed_orgs.get(alias)
         if cached is not None:
@@ -155,7 +155,8 @@ def explain(exc: DatadogError, action: str, alias: str | None, sink: str | None)
     elif isinstance(exc, ForbiddenError):
         fix = (
             "check that the API and application keys belong to the source org and that the application "
-            "key's user has the org_management permission"
+            "key's user has the permission named above (org_connections_write to create, update and "
+            "delete; org_connections_read to read; the older org_management grants both)"
         )
     elif isinstance(exc, ConflictError):
         fix = (
@@ -164,7 +165,10 @@ def explain(exc: DatadogError, action: str, alias: str | None, sink: str | None)
             "(dd-org-connections list shows it)"
         )
     elif isinstance(exc, NotFoundError):
-        fix = "check that sink_org_id is the UUID of an org in the same Datadog account (dd-org-connections orgs)"
+        fix = (
+            "check that sink_org_id is the UUID of an org in the same Datadog account and on the same site "
+            "(dd-org-connections orgs, with the parent org's keys, lists them)"
+        )
     elif isinstance(exc, InvalidInputError):
         fix = (
             "check sink_org_id (not the source org itself) and connection_types (distinct logs/metrics/audit)"
@@ -337,29 +341,29 @@ class OrgConnectionProvider(ResourceProvider):
 
     @staticmethod
     def _check_sink_in_account(sink: str, alias: str | None) -> CheckFailure | None:
+        """Refuse a sink only when the org listing proves it wrong; otherwise let create answer.
+
+        Provably wrong: the sink is the source org itself (``data.id``), or it is missing from a
+        listing that covers the account (the keys manage other orgs: a parent org's keys). A child
+        org's keys list only the child, and keys without ``org_management`` or
+        ``org_connections_write`` (a read-only preview in CI) may not list orgs at all: then the check
+        passes, and a wrong sink gets the API's own 404 at create.
+        """
         try:
             orgs = _REGISTRY.orgs(alias)
         except (ConfigurationError, TransportError) as exc:
             # Not a property's fault: the stack cannot reach or authenticate to the API at all.
             raise explain(exc, "check the sink org against the account", alias, sink) from None
-        except ForbiddenError as exc:
-            raise OrgConnectionError(
-                f"check the sink org against the account failed for {_org(alias)}: {exc}. To fix: check the "
-                "API and application keys, or set validate_sink=False (or stack config "
-                f"{VALIDATE_SINK_KEY}=false) for keys that cannot list the account's orgs."
-            ) from None
         except DatadogError:
-            return None  # the API answers badly right now: create will tell, with retries
-        if not orgs:
-            return None
-        if orgs[0].id.lower() == sink:
+            return None  # 403 (keys that may not list orgs), or the API answers badly right now
+        if orgs.current_id.lower() == sink:
             return CheckFailure(
                 "sink_org_id",
-                f"sink_org_id {sink} is {_org(alias)} itself ({orgs[0].name}): a connection joins two orgs",
+                f"sink_org_id {sink} is {_org(alias)} itself ({orgs.current.name}): a connection joins two orgs",
             )
-        if any(o.id.lower() == sink for o in orgs):
+        if orgs.find(sink) is not None or not orgs.managed:
             return None
-        valid = ", ".join(f"{o.name} ({o.id})" for o in orgs[1:]) or "none"
+        valid = ", ".join(f"{o.name} ({o.id})" for o in orgs.orgs[1:])
         return CheckFailure(
             "sink_org_id",
             f"sink_org_id {sink} is not an org of this Datadog account; valid sinks for {_org(alias)}: {valid}",

@@ -30,7 +30,7 @@ def _exercise_every_method(client: OrgConnectionsClient, server: FakeServer) -> 
         Canned(200, document(conn_id(2), types=["logs", "metrics"])),
         Canned(200, document(conn_id(2), types=["audit"])),
         Canned(200, {}),
-        Canned(200, {"orgs": [{"public_id": "p1", "name": "Parent"}]}),
+        Canned(200, {"data": {"id": SOURCE, "type": "managed_orgs"}, "included": []}),
     )
     client.list_connections(sink_org_id=SINK, source_org_id=SOURCE)
     client.create_connection(SINK, ["logs", "metrics"])
@@ -227,16 +227,28 @@ def test_managed_orgs(client: OrgConnectionsClient, server: FakeServer) -> None:
         Canned(
             200,
             {
-                "orgs": [
-                    {"public_id": "p1", "name": "Parent", "uuid": SOURCE},
-                    {"public_id": "p2", "name": "Child"},
-                ]
+                "data": {
+                    "id": SOURCE,
+                    "type": "managed_orgs",
+                    "relationships": {
+                        "current_org": {"data": {"id": SOURCE, "type": "orgs"}},
+                        "managed_orgs": {"data": [{"id": SINK, "type": "orgs"}]},
+                    },
+                },
+                "included": [
+                    {"id": SOURCE, "type": "orgs", "attributes": {"name": "Parent", "public_id": "p1"}},
+                    {"id": SINK, "type": "orgs", "attributes": {"name": "Child", "public_id": "p2"}},
+                ],
             },
         )
     )
     orgs = client.list_managed_orgs()
-    assert [(o.id, o.public_id, o.name) for o in orgs] == [(SOURCE, "p1", "Parent"), ("p2", "p2", "Child")]
-    assert server.requests[0].path == "/api/v1/org"
+    assert orgs.current_id == SOURCE and orgs.managed
+    assert [(o.id, o.public_id, o.name) for o in orgs.orgs] == [
+        (SOURCE, "p1", "Parent"),
+        (SINK, "p2", "Child"),
+    ]
+    assert server.requests[0].path == "/api/v2/org"
 
 
 @pytest.mark.parametrize(
@@ -253,14 +265,16 @@ def test_managed_orgs(client: OrgConnectionsClient, server: FakeServer) -> None:
             {"errors": ["Unauthorized"]},
             ForbiddenError,
             "HTTP 401: Unauthorized: the Datadog API key or "
-            "application key is wrong, or the application key's user lacks the org_management permission",
+            "application key is wrong, or the application key's user lacks the org_connections_write "
+            "permission (the older org_management permission grants it too)",
         ),
         (
             403,
             {"errors": ["Forbidden"]},
             ForbiddenError,
             "HTTP 403: Forbidden: the Datadog API key or application "
-            "key is wrong, or the application key's user lacks the org_management permission",
+            "key is wrong, or the application key's user lacks the org_connections_write permission "
+            "(the older org_management permission grants it too)",
         ),
         (404, {"errors": ["Not found"]}, NotFoundError, "HTTP 404: Not found"),
         (409, {"errors": ["exists"]}, ConflictError, "HTTP 409: exists"),

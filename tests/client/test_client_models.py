@@ -111,20 +111,38 @@ def test_malformed_page(body: Any, where: str) -> None:
     assert where in str(info.value)
 
 
+def _managed(current: str, managed: list[str], included: list[dict[str, object]]) -> dict[str, object]:
+    return {
+        "data": {
+            "id": current,
+            "type": "managed_orgs",
+            "relationships": {
+                "current_org": {"data": {"id": current, "type": "orgs"}},
+                "managed_orgs": {"data": [{"id": m, "type": "orgs"} for m in managed]},
+            },
+        },
+        "included": included,
+    }
+
+
 def test_managed_orgs() -> None:
-    orgs = parse_managed_orgs(
-        {
-            "orgs": [
-                {"public_id": "abc123", "name": "Parent", "uuid": SOURCE, "extra": 1},
-                {"public_id": "def456", "name": "Child"},
-            ]
-        }
-    )
-    assert orgs == [ManagedOrg(SOURCE, "abc123", "Parent"), ManagedOrg("def456", "def456", "Child")]
-    with pytest.raises(ResponseFormatError, match=r"orgs\[0\].public_id: missing"):
-        parse_managed_orgs({"orgs": [{"name": "x"}]})
-    with pytest.raises(ResponseFormatError, match="orgs: missing"):
-        parse_managed_orgs({"org": []})
+    parent = {"id": SOURCE, "type": "orgs", "attributes": {"name": "Parent", "public_id": "abc123", "x": 1}}
+    child = {"id": SINK, "type": "orgs", "attributes": {"name": "Child", "public_id": "def456"}}
+    orgs = parse_managed_orgs(_managed(SOURCE, [SINK], [parent, child]))
+    assert orgs.current_id == SOURCE and orgs.managed
+    assert orgs.orgs == (ManagedOrg(SOURCE, "abc123", "Parent"), ManagedOrg(SINK, "def456", "Child"))
+    assert orgs.find(SINK.upper()) == ManagedOrg(SINK, "def456", "Child")
+    # The current org listed among the managed ones too (the contract does not say): listed once.
+    assert parse_managed_orgs(_managed(SOURCE, [SOURCE, SINK], [parent, child])).orgs == orgs.orgs
+    # A child's keys: only itself, so the listing proves nothing about the rest of the account.
+    alone = parse_managed_orgs(_managed(SINK, [], [child]))
+    assert alone.current == ManagedOrg(SINK, "def456", "Child") and not alone.managed
+    # Attributes absent: ids still usable, names empty.
+    assert parse_managed_orgs(_managed(SOURCE, [SINK], [])).orgs[1] == ManagedOrg(SINK, "", "")
+    with pytest.raises(ResponseFormatError, match=r"data.id: missing"):
+        parse_managed_orgs({"data": {"type": "managed_orgs"}, "included": []})
+    with pytest.raises(ResponseFormatError, match="data: missing"):
+        parse_managed_orgs({"orgs": [{"name": "Example Org", "public_id": "abc-123"}]})  # the v1 shape
 
 
 def test_parse_json_errors() -> None:

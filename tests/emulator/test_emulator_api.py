@@ -86,9 +86,9 @@ def test_keys_in_query_parameters_are_accepted_and_never_logged(emu: Emulator, h
     assert HUB.api_key not in str(log) and HUB.app_key not in str(log)
 
 
-def test_viewer_can_list_orgs_but_not_connections(hub: Api) -> None:
+def test_a_user_without_connection_permissions_gets_403_everywhere(hub: Api) -> None:
     headers = {"DD-API-KEY": HUB.api_key, "DD-APPLICATION-KEY": HUB_VIEWER_APP_KEY}
-    assert_json(hub.request("GET", "/api/v1/org", headers=headers), 200)
+    assert_errors(hub.request("GET", "/api/v2/org", headers=headers), 403, "Forbidden")
     assert_errors(hub.request("GET", CONNECTIONS, headers=headers), 403, "Forbidden")
 
 
@@ -349,19 +349,38 @@ def test_delete_then_create_again(hub: Api) -> None:
     assert second["attributes"]["connection_types"] == ["audit"]
 
 
-# ----------------------------------------------------------------------------- /api/v1/org
+# ------------------------------------------------------------------------- /api/v2/org, v1
 
 
-def test_orgs_lists_current_org_first_then_its_account(emu: Emulator) -> None:
-    body = assert_json(Api(emu.url, SPOKE_US).request("GET", "/api/v1/org"), 200)
+def test_parent_keys_list_the_parent_and_its_children(emu: Emulator) -> None:
+    body = assert_json(Api(emu.url, HUB).request("GET", "/api/v2/org"), 200)
     assert isinstance(body, dict)
-    orgs = body["orgs"]
-    assert [o["name"] for o in orgs] == ["spoke-us", "hub", "spoke-eu", "spoke-ap"]
-    assert [o["uuid"] for o in orgs] == [SPOKE_US.id, HUB.id, SPOKE_EU.id, SPOKE_AP.id]
-    assert all(isinstance(o["public_id"], str) and o["public_id"] for o in orgs)
-    globex = Api(emu.url, GLOBEX).request("GET", "/api/v1/org").json()
-    assert [o["uuid"] for o in globex["orgs"]] == [GLOBEX.id]
-    assert_errors(Api(emu.url, HUB).request("GET", "/api/v1/org", headers={}), 403, "Forbidden")
+    data = body["data"]
+    assert data["id"] == HUB.id and data["type"] == "managed_orgs"
+    assert data["relationships"]["current_org"]["data"] == {"id": HUB.id, "type": "orgs"}
+    managed = [o["id"] for o in data["relationships"]["managed_orgs"]["data"]]
+    assert managed == [SPOKE_EU.id, SPOKE_US.id, SPOKE_AP.id]
+    assert [o["id"] for o in body["included"]] == [HUB.id, *managed]
+    assert [o["attributes"]["name"] for o in body["included"]] == ["hub", "spoke-eu", "spoke-us", "spoke-ap"]
+    globex = Api(emu.url, GLOBEX).request("GET", "/api/v2/org").json()
+    assert [o["id"] for o in globex["included"]] == [GLOBEX.id]
+    assert_errors(Api(emu.url, HUB).request("GET", "/api/v2/org", headers={}), 403, "Forbidden")
+
+
+def test_child_keys_list_only_the_child(emu: Emulator) -> None:
+    body = Api(emu.url, SPOKE_US).request("GET", "/api/v2/org").json()
+    assert body["data"]["id"] == SPOKE_US.id
+    assert body["data"]["relationships"]["managed_orgs"]["data"] == []
+    assert [o["id"] for o in body["included"]] == [SPOKE_US.id]
+
+
+def test_v1_org_answers_only_in_its_published_shape(emu: Emulator) -> None:
+    body = assert_json(Api(emu.url, HUB).request("GET", "/api/v1/org"), 200)
+    assert isinstance(body, dict)
+    assert list(body) == ["orgs"]
+    (org,) = body["orgs"]
+    assert set(org) == {"name", "public_id", "created"} and org["name"] == "hub"
+    assert HUB.id not in json.dumps(body)
 
 
 # ------------------------------------------------------------------------- routing, headers
@@ -380,7 +399,7 @@ def test_unknown_paths_are_404_json(hub: Api) -> None:
         ("PATCH", CONNECTIONS),
         ("GET", f"{CONNECTIONS}/{uuid.uuid4()}"),
         ("POST", f"{CONNECTIONS}/{uuid.uuid4()}"),
-        ("POST", "/api/v1/org"),
+        ("POST", "/api/v2/org"),
     ],
 )
 def test_wrong_method_is_405_json(hub: Api, method: str, path: str) -> None:

@@ -66,7 +66,12 @@ def test_state_lists_orgs_without_keys_and_every_connection(emu: Emulator, hub: 
     assert [acc["name"] for acc in state["accounts"]] == ["acme", "globex"]
     orgs = {o["name"]: o for acc in state["accounts"] for o in acc["orgs"]}
     assert orgs["hub"]["id"] == HUB.id
-    assert {u["name"] for u in orgs["hub"]["users"]} == {"admin@hub.acme.test", "viewer@hub.acme.test"}
+    assert {u["name"] for u in orgs["hub"]["users"]} == {
+        "admin@hub.acme.test",
+        "viewer@hub.acme.test",
+        "ci-reader@hub.acme.test",
+        "connections-bot@hub.acme.test",
+    }
     text = str(state)
     for secret in (HUB.api_key, HUB.app_key, GLOBEX.api_key):
         assert secret not in text

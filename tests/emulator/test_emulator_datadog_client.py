@@ -15,8 +15,8 @@ pytest.importorskip("datadog_api_client")
 
 from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.exceptions import ApiException
-from datadog_api_client.v1.api.organizations_api import OrganizationsApi
 from datadog_api_client.v2.api.org_connections_api import OrgConnectionsApi
+from datadog_api_client.v2.api.organizations_api import OrganizationsApi
 from datadog_api_client.v2.model.org_connection_create import OrgConnectionCreate
 from datadog_api_client.v2.model.org_connection_create_attributes import (
     OrgConnectionCreateAttributes,
@@ -167,5 +167,6 @@ def test_forbidden_with_a_viewer_key(emu: Emulator) -> None:
 def test_list_orgs_parses(emu: Emulator) -> None:
     with client_for(emu, HUB) as api_client:
         orgs = OrganizationsApi(api_client).list_orgs()  # type: ignore[no-untyped-call]
-    assert [o.name for o in orgs.orgs] == ["hub", "spoke-eu", "spoke-us", "spoke-ap"]
-    assert all(o.public_id for o in orgs.orgs)
+    assert str(orgs.data.id) == HUB.id
+    assert [o.attributes.name for o in orgs.included] == ["hub", "spoke-eu", "spoke-us", "spoke-ap"]
+    assert all(o.attributes.public_id for o in orgs.included)

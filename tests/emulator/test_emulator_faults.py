@@ -149,9 +149,11 @@ def test_method_and_path_filters(emu: Emulator, hub: Api) -> None:
     set_faults(emu, {"kinds": ["rate_limit"], "methods": ["post"]})
     assert hub.list().status_code == 200
     assert hub.create(SPOKE_EU).status_code == 429
-    set_faults(emu, {"kinds": ["rate_limit"], "path": "/api/v1/"})
-    assert hub.create(SPOKE_EU).status_code == 200
-    assert hub.request("GET", "/api/v1/org").status_code == 429
+    set_faults(emu, {"kinds": ["rate_limit"], "path": "/api/v2/org"})
+    assert hub.create(SPOKE_EU).status_code == 200  # /api/v2/org_connections is another path
+    assert hub.request("GET", "/api/v2/org").status_code == 429
+    set_faults(emu, {"kinds": ["rate_limit"], "path": "/api/v2/"})
+    assert hub.list().status_code == 429  # a folder matches what lies below it
 
 
 def test_empty_config_turns_faults_off(emu: Emulator, hub: Api) -> None:

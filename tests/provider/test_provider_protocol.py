@@ -17,7 +17,7 @@ import pytest
 from datadog_org_connections.emulator import Emulator
 from support.emulator_control import EmulatorControl
 from support.provider_host import ProviderError, ProviderHost
-from support.seed import ALL_KEYS, GLOBEX, HUB, SPOKE_AP, SPOKE_EU, SPOKE_US
+from support.seed import ALL_KEYS, HUB, SPOKE_AP, SPOKE_EU, SPOKE_US
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +75,6 @@ def test_check_normalises_types_and_ids(host: ProviderHost, emulator: EmulatorCo
         ),
         ({"sink_org_id": HUB.id, "connection_types": ["logs"], "adopt_id": "x"}, "adopt_id", "UUID"),
         ({"sink_org_id": SPOKE_EU.id, "connection_types": ["logs"]}, "sink_org_id", "itself"),
-        (
-            {"sink_org_id": GLOBEX.id, "connection_types": ["logs"]},
-            "sink_org_id",
-            "not an org of this Datadog account",
-        ),
     ],
 )
 def test_check_rejects_bad_inputs_before_any_mutation(
@@ -89,11 +84,6 @@ def test_check_rejects_bad_inputs_before_any_mutation(
     assert [p for p, _ in failures] == [prop]
     assert words in failures[0][1]
     assert emulator.mutating_requests() == []
-
-
-def test_check_lists_valid_sinks_by_name(host: ProviderHost, emulator: EmulatorControl) -> None:
-    _, failures = host.check({}, {"sink_org_id": GLOBEX.id, "connection_types": ["logs"]})
-    assert "hub (" + HUB.id + ")" in failures[0][1]
 
 
 def test_check_tolerates_unknown_values_at_preview(host: ProviderHost, emulator: EmulatorControl) -> None:
@@ -270,14 +260,13 @@ def test_api_errors_never_carry_keys(emulator: EmulatorControl, shared_emulator:
     with ProviderHost() as provider:
         provider.configure({**SPOKE_EU.config(shared_emulator.url), "datadog:appKey": "f" * 40})
         news = {"sink_org_id": HUB.id, "connection_types": ["logs"]}
-        with pytest.raises(ProviderError) as at_check:
-            provider.check({}, news)
-        assert "Forbidden" in at_check.value.args[0] and "validate_sink=False" in at_check.value.args[0]
+        # 403 on the org listing: the preview check cannot tell, so it passes and create speaks.
+        assert provider.check({}, news)[1] == []
         with pytest.raises(ProviderError) as at_create:
-            provider.create({**news, "validate_sink": False})
-        for text in (at_check.value.args[0], at_create.value.args[0]):
-            assert "f" * 40 not in text and SPOKE_EU.api_key not in text
-        assert "org_management" in at_create.value.args[0]
+            provider.create(news)
+        text = at_create.value.args[0]
+        assert "f" * 40 not in text and SPOKE_EU.api_key not in text
+        assert "HTTP 403" in text and "org_connections_write" in text
 
 
 def test_missing_credentials_name_the_config_keys(emulator: EmulatorControl) -> None:

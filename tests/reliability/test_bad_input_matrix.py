@@ -21,6 +21,7 @@ from support.provider_host import ProviderError, ProviderHost
 from support.seed import ALL_KEYS, GLOBEX, HUB, HUB_VIEWER_APP_KEY, SPOKE_EU
 
 GOOD = {"sink_org_id": HUB.id, "connection_types": ["logs"]}
+NO_ORG = "00000000-0000-1000-8000-000000000000"
 FAST = {"orgConnections:maxRetrySeconds": "0.5", "orgConnections:requestTimeoutSeconds": "2"}
 
 
@@ -47,6 +48,11 @@ def _with(**overrides: Any) -> dict[str, Any]:
     return {**GOOD, **overrides}
 
 
+def parent_keys(url: str) -> dict[str, str]:
+    """The keys of the account's parent org (hub), whose org listing covers the account."""
+    return HUB.config(url)
+
+
 CASES = [
     # sink_org_id
     Case("malformed uuid", _with(sink_org_id="not-a-uuid"), prop="sink_org_id"),
@@ -58,11 +64,21 @@ CASES = [
     Case("numeric sink", _with(sink_org_id=12345), prop="sink_org_id"),
     Case("list as sink", _with(sink_org_id=[HUB.id]), prop="sink_org_id"),
     Case("source org as its own sink", _with(sink_org_id=SPOKE_EU.id), prop="sink_org_id"),
-    Case("sink in another account", _with(sink_org_id=GLOBEX.id), prop="sink_org_id"),
+    # A parent org's keys see the whole account: a sink outside it is refused at preview.
+    Case("sink in another account", _with(sink_org_id=GLOBEX.id), config=parent_keys, prop="sink_org_id"),
+    Case("sink unknown to the account", _with(sink_org_id=NO_ORG), config=parent_keys, prop="sink_org_id"),
+    # A child org's keys see only the child: the preview passes and the API's 404 speaks at create.
     Case(
-        "sink unknown to the account",
-        _with(sink_org_id="00000000-0000-1000-8000-000000000000"),
-        prop="sink_org_id",
+        "sink in another account, child keys",
+        _with(sink_org_id=GLOBEX.id),
+        error="same Datadog account",
+        phase="create",
+    ),
+    Case(
+        "sink unknown to the account, child keys",
+        _with(sink_org_id=NO_ORG),
+        error="same Datadog account",
+        phase="create",
     ),
     # connection_types
     Case("unknown type", _with(connection_types=["logs", "traces"]), prop="connection_types"),
@@ -90,21 +106,23 @@ CASES = [
         "wrong api key",
         config=lambda url: {**SPOKE_EU.config(url), "datadog:apiKey": "0" * 32},
         error="Forbidden",
+        phase="create",  # a 403 on the org listing may be a missing permission: check passes
     ),
     Case(
         "keys of two orgs",
         config=lambda url: {**SPOKE_EU.config(url), "datadog:appKey": HUB.app_key},
         error="Forbidden",
+        phase="create",
     ),
     Case(
-        "key without org_management",
+        "key without any org connections permission",
         config=lambda url: {
             **SPOKE_EU.config(url),
             "datadog:apiKey": HUB.api_key,
             "datadog:appKey": HUB_VIEWER_APP_KEY,
         },
         news=_with(sink_org_id=SPOKE_EU.id),
-        error="org_management",
+        error="org_connections_write",
         phase="create",
     ),
     Case(
@@ -173,13 +191,18 @@ def test_bad_input(case: Case, emulator: EmulatorControl, scripted: FakeServer) 
     url = emulator.url
     if case.server is not None:
         url = scripted.url
-        orgs = {
-            "orgs": [
-                {"public_id": "x", "uuid": SPOKE_EU.id, "name": "spoke-eu"},
-                {"public_id": "y", "uuid": HUB.id, "name": "hub"},
-            ]
+        orgs = {  # the child's listing: itself only (GET /api/v2/org)
+            "data": {
+                "id": SPOKE_EU.id,
+                "type": "managed_orgs",
+                "relationships": {
+                    "current_org": {"data": {"id": SPOKE_EU.id, "type": "orgs"}},
+                    "managed_orgs": {"data": []},
+                },
+            },
+            "included": [{"id": SPOKE_EU.id, "type": "orgs", "attributes": {"name": "spoke-eu"}}],
         }
-        scripted.handler = lambda rec: Canned(200, orgs) if rec.path == "/api/v1/org" else case.server[0]  # type: ignore[index]
+        scripted.handler = lambda rec: Canned(200, orgs) if rec.path == "/api/v2/org" else case.server[0]  # type: ignore[index]
     config = {**case.config(url), **(FAST if case.server is not None else {})}
     config = {k: v for k, v in config.items() if v != ""}
     with ProviderHost() as host:

@@ -273,13 +273,11 @@ def orgs_command(ctx: click.Context, as_json: bool) -> None:
     with _reported(settings):
         orgs = settings.client().list_managed_orgs()
     items = [
-        {"id": o.id, "public_id": o.public_id, "name": o.name, "current": i == 0} for i, o in enumerate(orgs)
+        {"id": o.id, "public_id": o.public_id, "name": o.name, "current": o.id == orgs.current_id}
+        for o in orgs.orgs
     ]
     if as_json:
         _emit_json(items)
-        return
-    if not orgs:
-        click.echo("no orgs")
         return
     rows = [["*" if o["current"] else "", str(o["id"]), str(o["name"]), str(o["public_id"])] for o in items]
     click.echo(table(["CURRENT", "ID", "NAME", "PUBLIC ID"], rows))
@@ -307,7 +305,7 @@ def export_command(ctx: click.Context, output: str | None) -> None:
         current = current_org(client, conns)
     if current.id is None:
         raise CliError(
-            "cannot tell which org these keys belong to (GET /api/v1/org failed or did not list it): "
+            "cannot tell which org these keys belong to (GET /api/v2/org failed and the connections do not tell): "
             "nothing exported",
             EXIT_API,
         )

@@ -69,29 +69,24 @@ class CurrentOrg:
 def current_org(client: OrgConnectionsClient, connections: Sequence[Connection]) -> CurrentOrg:
     """Which org the keys belong to.
 
-    ``GET /api/v1/org`` lists the orgs the keys manage, and Datadog (like the emulator) lists the
-    current org first: that is the answer when it takes part in the connections (or there are
-    none). Otherwise, since every listed connection involves the current org, the one org id
-    common to all of them is used. Unknown (``id=None``) when neither works.
+    ``GET /api/v2/org`` names it exactly (``data.id``). Keys that may not list orgs (403 without
+    ``org_connections_write``) fall back on the connections: every listed connection involves the
+    current org, so the one org id common to all of them is it. Unknown (``id=None``) otherwise.
     """
     try:
-        orgs = tuple(client.list_managed_orgs())
+        orgs = client.list_managed_orgs()
     except DatadogError:
-        orgs = ()
-
-    def involved(org_id: str) -> bool:
-        return any(org_id.lower() in (c.source_org_id.lower(), c.sink_org_id.lower()) for c in connections)
-
-    if orgs and (not connections or involved(orgs[0].id)):
-        return CurrentOrg(orgs[0].id, orgs[0].name, orgs)
+        orgs = None
+    if orgs is not None:
+        return CurrentOrg(orgs.current_id, orgs.current.name, orgs.orgs)
     if connections:
         common = set.intersection(*({c.source_org_id.lower(), c.sink_org_id.lower()} for c in connections))
         if len(common) == 1:
             (org_id,) = common
             first = connections[0]
             name = first.source_org_name if first.source_org_id.lower() == org_id else first.sink_org_name
-            return CurrentOrg(org_id, name, orgs)
-    return CurrentOrg(None, "", orgs)
+            return CurrentOrg(org_id, name, ())
+    return CurrentOrg(None, "", ())
 
 
 def direction(conn: Connection, current: str | None) -> str:

@@ -1,4 +1,4 @@
-"""The API operations (`/api/v2/org_connections`, `/api/v1/org`), independent of HTTP plumbing.
+"""The API operations (`/api/v2/org_connections`, `/api/v2/org`, `/api/v1/org`), apart from HTTP plumbing.
 
 Each operation takes the authenticated caller, the query and the raw body, and returns
 ``(status, json_body)`` or raises :class:`~.store.ApiError`. Texts recorded from the real
@@ -9,11 +9,11 @@ service are reproduced verbatim; for the inferred 400 cases the first error stri
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .seed import Org, User
+from .seed import Org, User, normalize_timestamp
 from .store import (
     MSG_BAD_UUID,
     MSG_VALIDATION,
@@ -167,17 +167,55 @@ class OrgConnectionsApi:
             raise
         return 200, {}
 
-    def list_orgs(self, org: Org) -> Result:
-        """``GET /api/v1/org``: the current org first, then the other orgs of its account."""
+    def list_orgs(self, org: Org, query: Mapping[str, Sequence[str]]) -> Result:
+        """``GET /api/v2/org`` (``ManagedOrgsResponse``): the current org and the orgs it manages.
+
+        A parent org's keys manage its children; a child's keys manage nothing else (the API
+        promises no more). ``filter[name]`` keeps the managed orgs whose name contains the text,
+        case-insensitively (inferred: the reference only says "filter by name"); the current org is
+        always there. ``included`` holds the current org, then the managed ones.
+        """
+        wanted = (query.get("filter[name]") or [""])[0].strip().lower()
+        managed = [o for o in self.store.seed.managed_orgs(org) if wanted in o.name.lower()]
         return 200, {
-            "orgs": [
-                {
-                    "public_id": o.public_id,
-                    "uuid": o.id,
-                    "name": o.name,
-                    "description": o.description,
-                    "created": o.created,
-                }
-                for o in self.store.seed.account_orgs(org)
-            ]
+            "data": {
+                "id": org.id,
+                "type": "managed_orgs",
+                "relationships": {
+                    "current_org": {"data": {"id": org.id, "type": "orgs"}},
+                    "managed_orgs": {"data": [{"id": o.id, "type": "orgs"} for o in managed]},
+                },
+            },
+            "included": [_org_resource(o) for o in [org, *managed]],
         }
+
+    def list_orgs_v1(self, org: Org) -> Result:
+        """``GET /api/v1/org`` in its published v1 shape: no UUID (do not use it for org ids)."""
+        return 200, {
+            "orgs": [{"name": org.name, "public_id": org.public_id, "created": _v1_time(org.created)}]
+        }
+
+
+def _org_resource(org: Org) -> dict[str, Any]:
+    """An ``OrgData`` resource: every attribute ``datadog-api-client``'s model requires."""
+    created = normalize_timestamp(org.created)
+    host = f"app.{org.site}" if org.site.count(".") == 1 else org.site
+    return {
+        "id": org.id,
+        "type": "orgs",
+        "attributes": {
+            "name": org.name,
+            "public_id": org.public_id,
+            "description": org.description,
+            "created_at": created,
+            "modified_at": created,
+            "disabled": False,
+            "sharing": "none",
+            "url": f"https://{host}",
+        },
+    }
+
+
+def _v1_time(created: str) -> str:
+    """``2019-09-26T17:28:28Z``, the v1 example's form."""
+    return normalize_timestamp(created)[:19] + "Z"

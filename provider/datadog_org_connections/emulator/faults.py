@@ -114,10 +114,16 @@ class FaultConfig:
         }
 
     def matches(self, method: str, path: str) -> bool:
-        """Whether a request is eligible (method filter, path prefix filter)."""
+        """Whether a request is eligible (method filter; path filter: that path or below it).
+
+        ``/api/v2/org`` matches ``/api/v2/org`` and ``/api/v2/org/...``, not ``/api/v2/org_connections``.
+        """
         if self.methods is not None and method.upper() not in self.methods:
             return False
-        return self.path is None or path.startswith(self.path)
+        if self.path is None:
+            return True
+        prefix = self.path.rstrip("/")
+        return path.rstrip("/") == prefix or path.startswith(prefix + "/")
 
 
 @dataclass(frozen=True)

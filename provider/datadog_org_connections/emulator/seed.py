@@ -20,7 +20,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,23 @@ CONNECTION_TYPES: tuple[str, ...] = ("logs", "metrics", "audit")
 """The values a connection's ``connection_types`` may hold."""
 
 ORG_MANAGEMENT = "org_management"
-"""The permission a user needs to call the org connections API."""
+"""The older permission: grants everything the two below grant."""
+
+ORG_CONNECTIONS_READ = "org_connections_read"
+"""Needed to list connections (``GET /api/v2/org_connections``)."""
+
+ORG_CONNECTIONS_WRITE = "org_connections_write"
+"""Needed to create, update and delete connections, and to list managed orgs (``GET /api/v2/org``)."""
+
+DEFAULT_SITE = "datadoghq.com"
+"""The site of an org whose seed entry names none."""
 
 _ID_NAMESPACE = uuid.UUID("5b0c1f8e-3c1e-4e47-9a55-6f1d8d2a0c11")
 
-_ACCOUNT_KEYS = frozenset({"name", "orgs", "description"})
-_ORG_KEYS = frozenset({"id", "name", "public_id", "description", "created", "api_keys", "users"})
+_ACCOUNT_KEYS = frozenset({"name", "orgs", "description", "parent"})
+_ORG_KEYS = frozenset(
+    {"id", "name", "public_id", "description", "created", "api_keys", "users", "site", "enterprise"}
+)
 _USER_KEYS = frozenset({"id", "name", "email", "app_keys", "permissions"})
 _CONNECTION_KEYS = frozenset({"id", "source", "sink", "connection_types", "created_at", "created_by"})
 _TOP_KEYS = frozenset({"accounts", "connections"})
@@ -61,6 +72,16 @@ class User:
         """Whether the user holds the ``org_management`` permission."""
         return ORG_MANAGEMENT in self.permissions
 
+    @property
+    def can_read_connections(self) -> bool:
+        """``org_connections_read`` (or ``org_management``): may list connections."""
+        return self.can_manage_orgs or ORG_CONNECTIONS_READ in self.permissions
+
+    @property
+    def can_write_connections(self) -> bool:
+        """``org_connections_write`` (or ``org_management``): may create, update, delete connections."""
+        return self.can_manage_orgs or ORG_CONNECTIONS_WRITE in self.permissions
+
 
 @dataclass(frozen=True)
 class Org:
@@ -74,6 +95,8 @@ class Org:
     created: str
     api_keys: tuple[str, ...]
     users: tuple[User, ...]
+    site: str = DEFAULT_SITE
+    enterprise: bool = True
 
     def user(self, ref: str) -> User | None:
         """The user of this org whose id or name is ``ref``."""
@@ -83,19 +106,28 @@ class Org:
         return None
 
     def default_creator(self) -> User | None:
-        """The user credited with connections created out of band: the first org manager."""
+        """The user credited with connections created out of band: the first who may write them."""
         for user in self.users:
-            if user.can_manage_orgs:
+            if user.can_write_connections:
                 return user
         return self.users[0] if self.users else None
 
 
 @dataclass(frozen=True)
 class Account:
-    """A Datadog account: a set of orgs that may connect to one another."""
+    """A Datadog account: a parent org and its child orgs, which may connect to one another."""
 
     name: str
     orgs: tuple[Org, ...]
+    parent_id: str | None = None
+
+    @property
+    def parent(self) -> Org | None:
+        """The account's parent org (the seed's ``parent``, else its first org)."""
+        for org in self.orgs:
+            if org.id == self.parent_id:
+                return org
+        return self.orgs[0] if self.orgs else None
 
 
 @dataclass(frozen=True)
@@ -142,10 +174,24 @@ class Seed:
 
     def account_orgs(self, org: Org) -> list[Org]:
         """The orgs of ``org``'s account, ``org`` first."""
+        account = self.account_of(org)
+        if account is None:
+            return [org]
+        return [org, *[o for o in account.orgs if o.id != org.id]]
+
+    def account_of(self, org: Org) -> Account | None:
+        """The account ``org`` belongs to."""
         for account in self.accounts:
             if account.name == org.account:
-                return [org, *[o for o in account.orgs if o.id != org.id]]
-        return [org]
+                return account
+        return None
+
+    def managed_orgs(self, org: Org) -> list[Org]:
+        """The orgs ``org``'s keys manage besides itself: a parent's children; none for a child."""
+        account = self.account_of(org)
+        if account is None or account.parent is None or account.parent.id != org.id:
+            return []
+        return [o for o in account.orgs if o.id != org.id]
 
 
 def derived_id(version: int, *parts: str) -> str:
@@ -228,6 +274,7 @@ class _SeedParser:
             raise self.fail("accounts", "at least one account is required")
         accounts = [self.account(raw, f"accounts[{i}]") for i, raw in enumerate(accounts_raw)]
         self.check_unique(accounts)
+        accounts = [self.resolve_parent(a, f"accounts[{i}]") for i, a in enumerate(accounts)]
         partial = Seed(accounts)
         connections_raw = self.listing(top.get("connections", []), "connections")
         connections: list[SeedConnection] = []
@@ -252,7 +299,18 @@ class _SeedParser:
         name = self.text(data["name"], f"{where}.name")
         orgs_raw = self.listing(data.get("orgs", []), f"{where}.orgs")
         orgs = tuple(self.org(item, f"{where}.orgs[{i}]", name) for i, item in enumerate(orgs_raw))
-        return Account(name=name, orgs=orgs)
+        parent = self.text(data["parent"], f"{where}.parent") if "parent" in data else None
+        return Account(name=name, orgs=orgs, parent_id=parent)
+
+    def resolve_parent(self, account: Account, where: str) -> Account:
+        """The account with its ``parent`` reference (an org name or id) resolved to the org id."""
+        ref = account.parent_id
+        if ref is None:
+            return account
+        match = [o for o in account.orgs if ref in (o.name, o.id) or ref.lower() == o.id]
+        if not match:
+            raise self.fail(f"{where}.parent", f"no org with id or name {ref!r} in account {account.name!r}")
+        return replace(account, parent_id=match[0].id)
 
     def org(self, raw: object, where: str, account: str) -> Org:
         data = self.mapping(raw, where, _ORG_KEYS)
@@ -274,6 +332,10 @@ class _SeedParser:
         api_keys = self.strings(data.get("api_keys", []), f"{where}.api_keys")
         users_raw = self.listing(data.get("users", []), f"{where}.users")
         users = tuple(self.user(item, f"{where}.users[{i}]", org_id) for i, item in enumerate(users_raw))
+        site = self.text(data["site"], f"{where}.site").strip().lower() if "site" in data else DEFAULT_SITE
+        enterprise = data.get("enterprise", True)
+        if not isinstance(enterprise, bool):
+            raise self.fail(f"{where}.enterprise", f"expected true or false, got {enterprise!r}")
         return Org(
             id=org_id,
             name=name,
@@ -283,6 +345,8 @@ class _SeedParser:
             created=created,
             api_keys=api_keys,
             users=users,
+            site=site,
+            enterprise=enterprise,
         )
 
     def user(self, raw: object, where: str, org_id: str) -> User:

@@ -29,11 +29,12 @@ from .control import ControlApi
 from .faults import Fault, FaultConfig
 from .ratelimit import RateLimitConfig
 from .runtime import SECRET_PARAMS, Runtime, sanitize_query
-from .seed import Seed, load_seed, parse_seed
+from .seed import Seed, User, load_seed, parse_seed
 from .store import MSG_FORBIDDEN, MSG_NOT_FOUND, ApiError, Authentication, Store
 
 CONNECTIONS_PATH = "/api/v2/org_connections"
-ORGS_PATH = "/api/v1/org"
+ORGS_PATH = "/api/v2/org"
+LEGACY_ORGS_PATH = "/api/v1/org"
 
 MSG_TOO_MANY = "Too many requests"
 MSG_METHOD = "Method not allowed"
@@ -68,6 +69,8 @@ def resolve_route(method: str, path: str) -> Route | None:
         )
     if clean == ORGS_PATH:
         return Route("orgs_list", "list_orgs" if method == "GET" else None, None, ("GET",))
+    if clean == LEGACY_ORGS_PATH:
+        return Route("orgs_list_v1", "list_orgs_v1" if method == "GET" else None, None, ("GET",))
     return None
 
 
@@ -270,17 +273,16 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         return True  # lost_response on a mutating method
 
     def _operate(
-        self, route: Route, caller: tuple[Caller | None, bool], query: dict[str, list[str]], body: bytes
+        self, route: Route, identity: Caller | None, query: dict[str, list[str]], body: bytes
     ) -> tuple[int, Any]:
-        identity, can_manage = caller
         api: OrgConnectionsApi = self.server.api
         try:
-            if identity is None:
+            if identity is None or not permitted(route.operation, identity.user):
                 raise ApiError(403, MSG_FORBIDDEN)
             if route.operation == "list_orgs":
-                return api.list_orgs(identity.org)
-            if not can_manage:
-                raise ApiError(403, MSG_FORBIDDEN)
+                return api.list_orgs(identity.org, query)
+            if route.operation == "list_orgs_v1":
+                return api.list_orgs_v1(identity.org)
             if route.operation == "list":
                 return api.list(identity, query)
             if route.operation == "create":
@@ -346,11 +348,27 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.client_address[0]} {method} {target} {status_text} {elapsed:.1f}ms{extra}\n")
 
 
-def auth_org_user(auth: Authentication) -> tuple[Caller | None, bool]:
-    """``(caller or None, may manage orgs)`` from a :class:`~.store.Authentication`."""
+def auth_org_user(auth: Authentication) -> Caller | None:
+    """The caller when both keys are valid and belong to one org, else ``None`` (403)."""
     if auth.org is None or auth.user is None:
-        return None, False
-    return Caller(org=auth.org, user=auth.user), bool(auth.can_manage)
+        return None
+    return Caller(org=auth.org, user=auth.user)
+
+
+def permitted(operation: str | None, user: User) -> bool:
+    """Whether ``user`` holds a permission the operation needs (Datadog's API reference).
+
+    List connections: ``org_connections_read``; create, update, delete: ``org_connections_write``;
+    ``GET /api/v2/org``: ``org_management`` or ``org_connections_write``; ``GET /api/v1/org``:
+    ``org_management``. ``org_management`` grants all of them.
+    """
+    if operation == "list":
+        return user.can_read_connections
+    if operation in ("create", "update", "delete", "list_orgs"):
+        return user.can_write_connections
+    if operation == "list_orgs_v1":
+        return user.can_manage_orgs
+    return True
 
 
 class EmulatorServer(ThreadingHTTPServer):

@@ -119,11 +119,6 @@ class Authentication:
         """Both keys known and belonging to the same org."""
         return self.org is not None and self.user is not None
 
-    @property
-    def can_manage(self) -> bool:
-        """Valid keys and the user holds ``org_management``."""
-        return self.valid_keys and self.user is not None and self.user.can_manage_orgs
-
 
 def check_connection_types(value: object) -> list[str]:
     """Validate a ``connection_types`` value; raises :class:`ValueError` describing the problem.
@@ -254,8 +249,6 @@ class Store:
             caller.reasons.append("application key belongs to another org")
         else:
             caller.user = owner[1]
-            if not owner[1].can_manage_orgs:
-                caller.reasons.append("user lacks the org_management permission")
         return caller
 
     # ------------------------------------------------------------------------------ reads
