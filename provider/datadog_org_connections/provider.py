@@ -1,25 +1,28 @@
 """The lifecycle of an org connection: the Pulumi dynamic `ResourceProvider` behind `OrgConnection`.
 
-The engine calls these methods in its provider process (`python -m pulumi.dynamic`), after
-unpickling the provider object from the resource's state. The object therefore holds nothing:
-`configure()` (called once per process with the stack configuration) and the lazily built HTTP
-clients live in a process-wide registry, so no key ever reaches the state and one HTTP session per
-org serves every resource of a deployment.
+The engine starts one provider process per deployment (`python -m pulumi.dynamic`), unpickles the
+provider object from the resources' state once, and calls `configure()` with the stack
+configuration. The pickled object holds nothing: keys, HTTP clients and what the provider learns
+during the deployment live in a `_Deployment` made by `configure()`, in this process's memory only.
 
 Requests per operation: create 1 (POST), update 1 (PATCH), delete 1 (DELETE), read 1 (a list
 filtered by both org ids), preview of an unchanged resource 0; a preview that creates or moves a
 connection checks the sink against the account's orgs once per org and process (1 GET).
+
+Data safety:
+- a replacement deletes the old connection before creating the new one (the pair may survive the
+  replacement, and Datadog allows one connection per pair);
+- a connection created or adopted in this deployment is never deleted by the same deployment: the
+  delete is the old side of a rename or an adoption handing the connection over (no DELETE sent);
+- moving `source_org` to another alias of the same org is no replacement: the state records it.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import re
-import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pulumi.dynamic import (
@@ -32,10 +35,16 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.output import Unknown
-from pulumi.runtime.rpc import UNKNOWN  # during preview, values not known yet arrive as this string
 
 from . import journal
+from .advice import (
+    STATE_KEYS_FIXES,
+    OrgConnectionError,
+    explain,
+    hide_traceback_of_report,
+    org_label,
+    restore_traceback_limit,
+)
 from .client import OrgConnectionsClient
 from .errors import (
     ConfigurationError,
@@ -44,155 +53,97 @@ from .errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
-    RateLimitedError,
-    ServerError,
     TransportError,
 )
-from .models import CONNECTION_TYPES, Connection, ManagedOrgs
+from .models import Connection, ManagedOrgs
+from .schema import INPUTS, changed_inputs, check_inputs, is_unknown
 from .stack_config import KEYS as STACK_CONFIG_KEYS
 from .stack_config import StackConfig
 
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-INPUTS = ("sink_org_id", "connection_types", "source_org", "adopt_existing", "adopt_id", "validate_sink")
-
-
-class OrgConnectionError(Exception):
-    """A failed operation, worded for the person running `pulumi up`: what, for which orgs, why, what to do."""
-
-
-def _is_unknown(value: Any) -> bool:
-    """A value not known yet at preview: the servicer passes `pulumi.output.Unknown` (or the sentinel string)."""
-    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
-
+__all__ = ["OrgConnectionError", "OrgConnectionProvider"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _one_line_errors(method: F) -> F:
-    """Keep the traceback of an unexpected exception inside its message (tracebacks are off, see configure)."""
+    """Errors leave as one `OrgConnectionError` line; a bug keeps its traceback inside the message."""
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        restore_traceback_limit()  # a previous error's report may never have been formatted
         try:
             return method(*args, **kwargs)
         except OrgConnectionError:
+            hide_traceback_of_report()
             raise
         except Exception as exc:
-            raise OrgConnectionError(
+            error = OrgConnectionError(
                 f"unexpected error in OrgConnection {method.__name__} (a bug: please report it): "
                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=50)}"
-            ) from None
+            )
+            hide_traceback_of_report()
+            raise error from None
 
     return wrapper  # type: ignore[return-value]
 
 
-class _Registry:
-    """Per-process state of the provider: stack config, one client per org alias, cached org lists."""
+class _Deployment:
+    """What this provider process holds for one deployment: config, one client per org, what it learnt."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.config = StackConfig()
-        self.clients: dict[str | None, OrgConnectionsClient] = {}
-        self.probes: dict[str | None, OrgConnectionsClient] = {}
-        self.managed_orgs: dict[str | None, ManagedOrgs] = {}
-
-    def configure(self, config: StackConfig) -> None:
-        # The provider host reports an exception as `traceback.format_exc()`. Our errors are one
-        # line written for the user, so show that line alone (see `_one_line_errors` for the rest).
-        if not os.environ.get("DDOC_PROVIDER_TRACEBACKS"):
-            sys.tracebacklimit = 0
-        with self.lock:
-            self.config = config
-            for client in [*self.clients.values(), *self.probes.values()]:
-                client.close()
-            self.clients.clear()
-            self.probes.clear()
-            self.managed_orgs.clear()
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str | None, bool], OrgConnectionsClient] = {}
+        self._orgs: dict[str | None, ManagedOrgs] = {}
+        self._made: set[str] = set()  # ids created or adopted by this deployment
 
     def client(self, alias: str | None, *, probe: bool = False) -> OrgConnectionsClient:
         """The client of an org; `probe`: a fail-fast one for preview-time lookups."""
-        clients = self.probes if probe else self.clients
-        with self.lock:
-            client = clients.get(alias)
+        with self._lock:
+            client = self._clients.get((alias, probe))
             if client is None:
-                config = self.config
-                timeout = config.timeout_seconds
-                budget = config.max_retry_seconds
+                timeout, budget = self.config.timeout_seconds, self.config.max_retry_seconds
                 client = OrgConnectionsClient(
-                    config.credentials(alias),
+                    self.config.credentials(alias),
                     timeout=(min(5.0, timeout), timeout),
                     max_attempts=2 if probe else 6,
                     max_retry_seconds=min(budget, 5.0) if probe else budget,
                 )
-                clients[alias] = client
+                self._clients[(alias, probe)] = client
             return client
 
     def orgs(self, alias: str | None) -> ManagedOrgs:
-        """The current org and the orgs it manages (``GET /api/v2/org``), once per process and org."""
-        with self.lock:
-            cached = self.managed_orgs.get(alias)
+        """The current org and the orgs it manages (``GET /api/v2/org``), once per deployment and org."""
+        with self._lock:
+            cached = self._orgs.get(alias)
         if cached is not None:
             return cached
         orgs = self.client(alias, probe=True).list_managed_orgs()
-        with self.lock:
-            self.managed_orgs[alias] = orgs
+        with self._lock:
+            self._orgs[alias] = orgs
         return orgs
 
+    def made(self, conn_id: str) -> None:
+        """Remember that this deployment created or adopted `conn_id`."""
+        with self._lock:
+            self._made.add(conn_id.lower())
 
-_REGISTRY = _Registry()
+    def made_here(self, conn_id: str) -> bool:
+        """Whether this deployment created or adopted `conn_id`."""
+        with self._lock:
+            return conn_id.lower() in self._made
 
-
-def _org(alias: str | None) -> str:
-    return "the stack's org" if alias is None else f"org {alias!r}"
-
-
-def explain(exc: DatadogError, action: str, alias: str | None, sink: str | None) -> OrgConnectionError:
-    """Turn a client error into one line: what failed, for which orgs, why, and what to do."""
-    where = f"{_org(alias)} -> sink org {sink}" if sink else _org(alias)
-    if isinstance(exc, ConfigurationError):
-        fix = "fix the stack configuration named above, then run the command again"
-    elif isinstance(exc, ForbiddenError):
-        fix = (
-            "check that the API and application keys belong to the source org and that the application "
-            "key's user has the permission named above (org_connections_write to create, update and "
-            "delete; org_connections_read to read; the older org_management grants both)"
-        )
-    elif isinstance(exc, ConflictError):
-        fix = (
-            "a connection between these orgs already exists outside this stack: adopt it with "
-            "adopt_existing=True (or adopt_id='<connection id>'), or delete it first "
-            "(dd-org-connections list shows it)"
-        )
-    elif isinstance(exc, NotFoundError):
-        fix = (
-            "check that sink_org_id is the UUID of an org in the same Datadog account and on the same site "
-            "(dd-org-connections orgs, with the parent org's keys, lists them)"
-        )
-    elif isinstance(exc, InvalidInputError):
-        fix = (
-            "check sink_org_id (not the source org itself) and connection_types (distinct logs/metrics/audit)"
-        )
-    elif isinstance(exc, RateLimitedError):
-        fix = "the API kept rate-limiting after retries: run again later or with a lower --parallel"
-    elif isinstance(exc, TransportError):
-        fix = (
-            "check datadog:apiUrl (or datadog:site) and that the API is reachable from here; after a "
-            "passing outage, run `pulumi up` again (it converges safely)"
-        )
-    elif isinstance(exc, ServerError):
-        fix = "the Datadog API was unavailable after retries: run `pulumi up` again (it converges safely)"
-    else:
-        fix = "run `pulumi refresh` then `pulumi up` again"
-    why = str(exc)
-    if exc.operation and why.startswith(f"{exc.operation}: "):
-        why = why[len(exc.operation) + 2 :]  # `action` already says what was attempted
-    return OrgConnectionError(f"{action} failed for {where}: {why}. To fix: {fix}.")
+    def close(self) -> None:
+        """Close every HTTP session."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
 
-def _outputs(conn: Connection, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The resource outputs: the connection as the API describes it, plus the inputs echoed."""
-    outs: dict[str, Any] = {k: inputs.get(k) for k in INPUTS if k != "connection_types"}
+def _outputs(conn: Connection, inputs: dict[str, Any], adopted: str | None) -> dict[str, Any]:
+    """The resource outputs: the inputs echoed (diff only sees outputs), then the connection as the API says."""
+    outs: dict[str, Any] = {spec.name: inputs.get(spec.name) for spec in INPUTS}
     outs.update(
         source_org_id=conn.source_org_id,
         source_org_name=conn.source_org_name,
@@ -202,145 +153,53 @@ def _outputs(conn: Connection, inputs: Mapping[str, Any]) -> dict[str, Any]:
         created_at=conn.created_at,
         created_by=conn.created_by_name or conn.created_by_id,
         created_by_id=conn.created_by_id,
+        adopted=adopted,
     )
     return outs
 
 
-def check_inputs(news: Mapping[str, Any], config: StackConfig) -> tuple[dict[str, Any], list[CheckFailure]]:
-    """Validate and normalise the inputs offline; return (inputs, failures naming the property)."""
-    inputs = {k: news[k] for k in INPUTS if k in news}
-    failures: list[CheckFailure] = []
-
-    sink = news.get("sink_org_id")
-    if sink is None or sink == "":
-        failures.append(
-            CheckFailure("sink_org_id", "sink_org_id is required: the UUID of the org receiving the data")
-        )
-    elif not _is_unknown(sink):
-        if not isinstance(sink, str):
-            failures.append(
-                CheckFailure(
-                    "sink_org_id", f"sink_org_id must be a UUID string, got {type(sink).__name__} {sink!r}"
-                )
-            )
-        elif not UUID_RE.match(sink.strip()):
-            failures.append(
-                CheckFailure(
-                    "sink_org_id",
-                    f"sink_org_id {sink!r} is not a UUID (like 83999dcd-7f97-11f0-8de1-1ecf66f1aa85): take the "
-                    "org's UUID from `dd-org-connections orgs`, not its name or public id",
-                )
-            )
-        else:
-            inputs["sink_org_id"] = sink.strip().lower()
-
-    types = news.get("connection_types")
-    if types is None:
-        failures.append(
-            CheckFailure("connection_types", f"connection_types is required: some of {CONNECTION_TYPES}")
-        )
-    elif not _is_unknown(types):
-        if isinstance(types, str) or not isinstance(types, Sequence):
-            failures.append(
-                CheckFailure(
-                    "connection_types", f"connection_types must be a list such as ['logs'], got {types!r}"
-                )
-            )
-        elif not types:
-            failures.append(
-                CheckFailure(
-                    "connection_types", f"connection_types must not be empty: some of {CONNECTION_TYPES}"
-                )
-            )
-        elif not any(_is_unknown(t) for t in types):
-            bad = [t for t in types if not isinstance(t, str) or t not in CONNECTION_TYPES]
-            dupes = sorted({t for t in types if isinstance(t, str) and list(types).count(t) > 1})
-            if bad:
-                failures.append(
-                    CheckFailure(
-                        "connection_types",
-                        f"connection_types has unknown value(s) {bad!r}: allowed are {list(CONNECTION_TYPES)}",
-                    )
-                )
-            elif dupes:
-                failures.append(
-                    CheckFailure(
-                        "connection_types", f"connection_types repeats {dupes!r}: list each type once"
-                    )
-                )
-            else:
-                inputs["connection_types"] = sorted(types)
-
-    alias = news.get("source_org")
-    if alias is not None and not _is_unknown(alias):
-        if not isinstance(alias, str) or not alias:
-            failures.append(
-                CheckFailure("source_org", f"source_org must be an org alias string, got {alias!r}")
-            )
-        elif config.error is not None:
-            failures.append(CheckFailure("source_org", str(config.error)))
-        elif not config.has_alias(alias):
-            known = ", ".join(config.aliases) or "none declared"
-            failures.append(
-                CheckFailure(
-                    "source_org",
-                    f"source_org {alias!r} is not declared in stack config orgConnections:orgs ({known}): "
-                    f"pulumi config set --secret --path 'orgConnections:orgs.{alias}.apiKey' <key> (and .appKey)",
-                )
-            )
-
-    adopt_id = news.get("adopt_id")
-    if adopt_id is not None and not _is_unknown(adopt_id):
-        if not isinstance(adopt_id, str) or not UUID_RE.match(adopt_id):
-            failures.append(
-                CheckFailure("adopt_id", f"adopt_id must be a connection id (a UUID), got {adopt_id!r}")
-            )
-        elif news.get("adopt_existing"):
-            failures.append(CheckFailure("adopt_id", "set adopt_id or adopt_existing=True, not both"))
-    for flag in ("adopt_existing", "validate_sink"):
-        value = news.get(flag)
-        if value is not None and not _is_unknown(value) and not isinstance(value, bool):
-            failures.append(CheckFailure(flag, f"{flag} must be True or False, got {value!r}"))
-    return inputs, failures
-
-
 class OrgConnectionProvider(ResourceProvider):
-    """Dynamic provider for `OrgConnection`. Holds no state: see the module docstring."""
+    """Dynamic provider for `OrgConnection`. The pickled object holds nothing: see the module docstring."""
 
     # The object is empty (no keys), so the serialized provider need not be a secret.
     serialize_as_secret_always = False
+    _deployment: _Deployment | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # never pickle what configure() made (keys, sessions)
 
     def configure(self, req: ConfigureRequest) -> None:
         """Take the stack configuration (keys stay in this process's memory only)."""
-        _REGISTRY.configure(StackConfig({key: req.config.get(key) for key in STACK_CONFIG_KEYS}))
+        if self._deployment is not None:
+            self._deployment.close()
+        self._deployment = _Deployment(StackConfig({key: req.config.get(key) for key in STACK_CONFIG_KEYS}))
+
+    @property
+    def deployment(self) -> _Deployment:
+        """This process's deployment state (a provider used before configure() reads the environment)."""
+        if self._deployment is None:
+            self._deployment = _Deployment(StackConfig())
+        return self._deployment
 
     # --- check / diff -------------------------------------------------------------------------
 
     @_one_line_errors
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate inputs at preview time; check the sink against the account when it is new."""
-        config = _REGISTRY.config
+        config = self.deployment.config
         inputs, failures = check_inputs(news, config)
         if failures:
             return CheckResult(inputs, failures)
-        sink = inputs.get("sink_org_id")
-        alias = inputs.get("source_org")
-        old_sink = (_olds or {}).get("sink_org_id")
-        validate = inputs.get("validate_sink", True) is not False and config.validate_sink
-        if (
-            validate
-            and isinstance(sink, str)
-            and not _is_unknown(sink)
-            and not _is_unknown(alias)
-            and sink != old_sink
-        ):
+        sink, alias = inputs.get("sink_org_id"), inputs.get("source_org")
+        wanted = inputs.get("validate_sink", True) is not False and config.validate_sink
+        new_sink = sink != (_olds or {}).get("sink_org_id")
+        if wanted and new_sink and isinstance(sink, str) and not is_unknown(sink) and not is_unknown(alias):
             failure = self._check_sink_in_account(sink, alias)
             if failure is not None:
                 failures.append(failure)
         return CheckResult(inputs, failures)
 
-    @staticmethod
-    def _check_sink_in_account(sink: str, alias: str | None) -> CheckFailure | None:
+    def _check_sink_in_account(self, sink: str, alias: str | None) -> CheckFailure | None:
         """Refuse a sink only when the org listing proves it wrong; otherwise let create answer.
 
         Provably wrong: the sink is the source org itself (``data.id``), or it is missing from a
@@ -350,7 +209,7 @@ class OrgConnectionProvider(ResourceProvider):
         passes, and a wrong sink gets the API's own 404 at create.
         """
         try:
-            orgs = _REGISTRY.orgs(alias)
+            orgs = self.deployment.orgs(alias)
         except (ConfigurationError, TransportError) as exc:
             # Not a property's fault: the stack cannot reach or authenticate to the API at all.
             raise explain(exc, "check the sink org against the account", alias, sink) from None
@@ -359,38 +218,35 @@ class OrgConnectionProvider(ResourceProvider):
         if orgs.current_id.lower() == sink:
             return CheckFailure(
                 "sink_org_id",
-                f"sink_org_id {sink} is {_org(alias)} itself ({orgs.current.name}): a connection joins two orgs",
+                f"sink_org_id {sink} is {org_label(alias)} itself ({orgs.current.name}): "
+                "a connection joins two orgs",
             )
         if orgs.find(sink) is not None or not orgs.managed:
             return None
         valid = ", ".join(f"{o.name} ({o.id})" for o in orgs.orgs[1:])
         return CheckFailure(
             "sink_org_id",
-            f"sink_org_id {sink} is not an org of this Datadog account; valid sinks for {_org(alias)}: {valid}",
+            f"sink_org_id {sink} is not an org of this Datadog account; valid sinks for {org_label(alias)}: {valid}",
         )
 
     @_one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Replace when the pair changes (sink or source org); update in place when only the types change."""
-        replaces = [
-            key
-            for key in ("sink_org_id", "source_org")
-            if _is_unknown(news.get(key)) or (news.get(key) or None) != (olds.get(key) or None)
-        ]
-        changes = list(replaces)
-        new_types = news.get("connection_types")
-        if _is_unknown(new_types) or (
-            isinstance(new_types, list)
-            and (
-                any(_is_unknown(t) for t in new_types)
-                or sorted(new_types) != sorted(olds.get("connection_types") or [])
-            )
-        ):
-            changes.append("connection_types")
-        for key in ("adopt_existing", "adopt_id", "validate_sink"):
-            if news.get(key) != olds.get(key):
-                changes.append(key)  # inputs only: recorded by an update that makes no API call
-        return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=False)
+        """Replace (deleting first) when the orgs change; update in place when only the types change."""
+        changed = changed_inputs(olds, news)
+        replaces = [spec.name for spec in changed if spec.effect == "replace"]
+        if replaces == ["source_org"] and self._same_org(olds, news.get("source_org")):
+            replaces = []  # another alias of the same org: the connection stays, the state records it
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))
+
+    def _same_org(self, olds: dict[str, Any], alias: Any) -> bool:
+        """Whether `alias` names the org the connection comes from (False when that cannot be told)."""
+        source = olds.get("source_org_id")
+        if is_unknown(alias) or not isinstance(source, str) or not source:
+            return False
+        try:
+            return self.deployment.orgs(alias).current_id.lower() == source.lower()
+        except DatadogError:
+            return False  # keys that may not list orgs: replace, the safe answer
 
     # --- create / read / update / delete ------------------------------------------------------
 
@@ -400,31 +256,39 @@ class OrgConnectionProvider(ResourceProvider):
         alias: str | None = props.get("source_org")
         sink: str = props["sink_org_id"]
         types: list[str] = sorted(props["connection_types"])
-        action = "create org connection"
+        action, adopted = "create org connection", None
         try:
-            client = _REGISTRY.client(alias)
+            client = self.deployment.client(alias)
             if props.get("adopt_id"):
-                action = f"adopt org connection {props['adopt_id']}"
+                action, adopted = f"adopt org connection {props['adopt_id']}", "id"
                 conn = self._adopt_by_id(client, props["adopt_id"], sink, alias)
             else:
-                conn = self._create_or_adopt(client, alias, sink, types, bool(props.get("adopt_existing")))
+                conn, adopted = self._create_or_adopt(
+                    client, alias, sink, types, bool(props.get("adopt_existing"))
+                )
             if sorted(conn.connection_types) != types:
                 action = f"set connection_types of adopted org connection {conn.id}"
                 conn = client.update_connection(conn.id, types)
         except DatadogError as exc:
             raise explain(exc, action, alias, sink) from None
-        return CreateResult(conn.id, _outputs(conn, props))
+        self.deployment.made(conn.id)
+        return CreateResult(conn.id, _outputs(conn, props, adopted))
 
-    @staticmethod
     def _create_or_adopt(
-        client: OrgConnectionsClient, alias: str | None, sink: str, types: list[str], adopt_existing: bool
-    ) -> Connection:
+        self,
+        client: OrgConnectionsClient,
+        alias: str | None,
+        sink: str,
+        types: list[str],
+        adopt_existing: bool,
+    ) -> tuple[Connection, str | None]:
         """POST the connection; on a conflict, adopt the pair's connection if asked to or if it is ours.
 
         "Ours" means an earlier create of this pair from this machine failed without knowing whether
         it was applied (see journal.py), and the existing connection was made after that attempt.
+        Returns the connection and how it was adopted (None: created, or recovered as ours).
         """
-        creds = _REGISTRY.config.credentials(alias)
+        creds = self.deployment.config.credentials(alias)
         key = journal.entry_key(creds.base_url, alias, creds.api_key, sink)
         unfinished_since = journal.begin(key)
         try:
@@ -437,15 +301,15 @@ class OrgConnectionProvider(ResourceProvider):
                 and unfinished_since is not None
                 and journal.created_by_attempt(found.created_at, unfinished_since)
             )
+            journal.end(key)
             if found is None or not (adopt_existing or ours):
-                journal.end(key)
                 raise
-            conn = found
+            return found, None if ours else "existing"
         except (InvalidInputError, ForbiddenError, NotFoundError, ConfigurationError):
             journal.end(key)  # refused: nothing was made
             raise
         journal.end(key)
-        return conn
+        return conn, None
 
     @staticmethod
     def _adopt_by_id(client: OrgConnectionsClient, conn_id: str, sink: str, alias: str | None) -> Connection:
@@ -453,15 +317,16 @@ class OrgConnectionProvider(ResourceProvider):
         if conn is not None and conn.sink_org_id.lower() == sink:
             return conn
         other = client.find_connection(conn_id)
+        where = f"adopt org connection {conn_id} failed for {org_label(alias)} -> sink org {sink}"
         if other is None:
             raise OrgConnectionError(
-                f"adopt org connection {conn_id} failed for {_org(alias)} -> sink org {sink}: no such connection "
-                f"is visible to {_org(alias)}. To fix: check adopt_id with `dd-org-connections list`."
+                f"{where}: no such connection is visible to {org_label(alias)}. "
+                "To fix: check adopt_id with `dd-org-connections list`."
             )
         raise OrgConnectionError(
-            f"adopt org connection {conn_id} failed for {_org(alias)} -> sink org {sink}: that connection joins "
-            f"{other.source_org_name} ({other.source_org_id}) -> {other.sink_org_name} ({other.sink_org_id}). "
-            f"To fix: set sink_org_id and source_org to the orgs it joins, or adopt another connection."
+            f"{where}: that connection joins {other.source_org_name} ({other.source_org_id}) -> "
+            f"{other.sink_org_name} ({other.sink_org_id}). To fix: set sink_org_id and source_org to the "
+            "orgs it joins, or adopt another connection."
         )
 
     @_one_line_errors
@@ -469,41 +334,49 @@ class OrgConnectionProvider(ResourceProvider):
         """Refresh: find the connection by id (one filtered request); gone out of band -> leave the state."""
         alias = props.get("source_org")
         try:
-            conn = _REGISTRY.client(alias).find_connection(
+            conn = self.deployment.client(alias).find_connection(
                 id_, sink_org_id=props.get("sink_org_id"), source_org_id=props.get("source_org_id")
             )
         except DatadogError as exc:
-            raise explain(exc, f"read org connection {id_}", alias, props.get("sink_org_id")) from None
+            raise explain(
+                exc, f"read org connection {id_}", alias, props.get("sink_org_id"), STATE_KEYS_FIXES
+            ) from None
         if conn is None:
             return ReadResult("", {})
-        return ReadResult(conn.id, _outputs(conn, props))
+        return ReadResult(conn.id, _outputs(conn, props, props.get("adopted")))
 
     @_one_line_errors
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """One PATCH of connection_types (none when only adoption flags changed)."""
+        """One PATCH of connection_types (none when only state-only inputs or the alias changed)."""
         alias = news.get("source_org")
         types = sorted(news["connection_types"])
         if types == sorted(olds.get("connection_types") or []):
             outs = dict(olds)
-            outs.update({k: news.get(k) for k in INPUTS if k != "connection_types"})
+            outs.update(
+                {spec.name: news.get(spec.name) for spec in INPUTS if spec.name != "connection_types"}
+            )
             return UpdateResult(outs)
         try:
-            conn = _REGISTRY.client(alias).update_connection(id_, types)
+            conn = self.deployment.client(alias).update_connection(id_, types)
         except NotFoundError:
             raise OrgConnectionError(
-                f"update org connection {id_} failed for {_org(alias)} -> sink org {news.get('sink_org_id')}: "
-                "the connection was deleted outside Pulumi. To fix: run `pulumi refresh`, then `pulumi up` "
-                "recreates it."
+                f"update org connection {id_} failed for {org_label(alias)} -> sink org "
+                f"{news.get('sink_org_id')}: the connection was deleted outside Pulumi. To fix: run "
+                "`pulumi refresh`, then `pulumi up` recreates it."
             ) from None
         except DatadogError as exc:
             raise explain(exc, f"update org connection {id_}", alias, news.get("sink_org_id")) from None
-        return UpdateResult(_outputs(conn, news))
+        return UpdateResult(_outputs(conn, news, olds.get("adopted")))
 
     @_one_line_errors
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """One DELETE; a connection already gone counts as deleted."""
+        """One DELETE; a connection already gone counts as deleted; one made by this deployment is kept."""
+        if self.deployment.made_here(id_):
+            return  # handed over to the resource that created or adopted it in this deployment
         alias = props.get("source_org")
         try:
-            _REGISTRY.client(alias).delete_connection(id_, missing_ok=True)
+            self.deployment.client(alias).delete_connection(id_, missing_ok=True)
         except DatadogError as exc:
-            raise explain(exc, f"delete org connection {id_}", alias, props.get("sink_org_id")) from None
+            raise explain(
+                exc, f"delete org connection {id_}", alias, props.get("sink_org_id"), STATE_KEYS_FIXES
+            ) from None

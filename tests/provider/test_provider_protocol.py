@@ -138,27 +138,28 @@ def test_lifecycle_with_one_request_per_operation(host: ProviderHost, emulator: 
     assert new_outs["connection_types"] == ["logs"] and new_outs["sink_org_name"] == "hub"
     assert emulator.pairs() == [(SPOKE_EU.id, HUB.id, ("logs",))]
 
+    host.new_deployment()  # `pulumi destroy`: another run, another provider process
     emulator.clear_requests()
     host.delete(conn_id, new_outs)
     assert _api_calls(emulator) == [f"DELETE /api/v2/org_connections/{conn_id}"]
     assert emulator.pairs() == []
 
 
-def test_replace_creates_the_new_pair_then_deletes_the_old(
-    host: ProviderHost, emulator: EmulatorControl
-) -> None:
+def test_replace_deletes_the_old_connection_first(host: ProviderHost, emulator: EmulatorControl) -> None:
     old_id, old_outs = _create(host, emulator, sink_org_id=HUB.id, connection_types=["logs"])
+    host.new_deployment()
     new_inputs, _ = host.check(old_outs, {"sink_org_id": SPOKE_US.id, "connection_types": ["logs"]})
     diff = host.diff(old_id, old_outs, new_inputs)
-    assert list(diff.replaces) == ["sink_org_id"] and not diff.deleteBeforeReplace
-    new_id, _ = host.create(new_inputs)
+    assert list(diff.replaces) == ["sink_org_id"] and diff.deleteBeforeReplace
     host.delete(old_id, old_outs)
+    new_id, _ = host.create(new_inputs)
     assert new_id != old_id
     assert emulator.pairs() == [(SPOKE_EU.id, SPOKE_US.id, ("logs",))]
 
 
 def test_delete_of_a_connection_already_gone_succeeds(host: ProviderHost, emulator: EmulatorControl) -> None:
     conn_id, outs = _create(host, emulator, sink_org_id=HUB.id, connection_types=["logs"])
+    host.new_deployment()
     emulator.delete(conn_id)
     host.delete(conn_id, outs)
     assert emulator.pairs() == []
@@ -241,6 +242,7 @@ def test_adopt_by_id_of_a_connection_joining_other_orgs_fails_clearly(
 def test_source_org_alias_uses_that_orgs_keys(host: ProviderHost, emulator: EmulatorControl) -> None:
     conn_id, outs = _create(host, emulator, sink_org_id=HUB.id, connection_types=["logs"], source_org="us")
     assert outs["source_org_id"] == SPOKE_US.id and outs["source_org"] == "us"
+    host.new_deployment()
     host.delete(conn_id, outs)
     assert emulator.pairs() == []
 

@@ -48,9 +48,14 @@ class ProviderHost:
         self.journal_dir = tempfile.mkdtemp(prefix="ddoc-journal-")
         full_env["DDOC_JOURNAL_DIR"] = self.journal_dir
         full_env.update(env or {})
+        self._env = full_env
+        self._config: dict[str, str] | None = None
+        self._start()
+
+    def _start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic", "127.0.0.1:1"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env, text=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
         port = self.proc.stdout.readline().strip()
@@ -84,7 +89,19 @@ class ProviderHost:
 
     def configure(self, config: dict[str, str]) -> None:
         """What the engine sends from the stack config (secrets already unwrapped)."""
+        self._config = config
         self._call("Configure", provider_pb2.ConfigureRequest(args=_struct(config), acceptSecrets=True))
+
+    def new_deployment(self) -> None:
+        """Act as the next `pulumi` command: the engine starts one provider process per deployment.
+
+        The process is replaced (same environment, journal directory and stack config), so what the
+        provider learnt in the previous deployment (the connections it made) is forgotten.
+        """
+        self.close()
+        self._start()
+        if self._config is not None:
+            self.configure(self._config)
 
     def check(
         self, olds: dict[str, Any], news: dict[str, Any]

@@ -1,0 +1,156 @@
+"""What to do about an error: one table of fixes keyed by error class.
+
+`explain` turns a client error into the one line `pulumi up` shows: what failed, for which orgs,
+why (the API's own text), and what to do. The fix comes from :data:`FIXES`, the first entry along
+the error's class hierarchy; a caller may pass overrides for its situation (a refresh or destroy
+runs with the keys recorded in the state, so a 403 there calls for different advice).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+
+from .errors import (
+    ConfigurationError,
+    ConflictError,
+    DatadogError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = [
+    "FIXES",
+    "STATE_KEYS_FIXES",
+    "OrgConnectionError",
+    "explain",
+    "fix_for",
+    "hide_traceback_of_report",
+    "org_label",
+    "restore_traceback_limit",
+]
+
+Fixes = Mapping[type[DatadogError], str]
+
+FIXES: Fixes = {
+    ConfigurationError: "fix the stack configuration named above, then run the command again",
+    ForbiddenError: (
+        "check that the API and application keys belong to the source org and that the application key's "
+        "user has the permission named above (org_connections_write to create, update and delete; "
+        "org_connections_read to read; the older org_management grants both)"
+    ),
+    ConflictError: (
+        "if you renamed this resource, declare the old name so Pulumi moves it instead of making a new "
+        'one: opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="<old name>")]); if the connection '
+        "was made by hand or by a tool no stack tracks, take it over with adopt_existing=True (or "
+        "adopt_id='<connection id>'), never while another stack manages it; `dd-org-connections "
+        "reconcile` shows which stack holds which connection"
+    ),
+    NotFoundError: (
+        "check that sink_org_id is the UUID of an org in the same Datadog account and on the same site "
+        "(dd-org-connections orgs, with the parent org's keys, lists them)"
+    ),
+    InvalidInputError: (
+        "check sink_org_id (not the source org itself) and connection_types (distinct logs/metrics/audit); "
+        "an org without an Enterprise plan can share with at most 5 other orgs"
+    ),
+    RateLimitedError: "the API kept rate-limiting after retries: run again later or with a lower --parallel",
+    TransportError: (
+        "check datadog:apiUrl (or datadog:site) and that the API is reachable from here; after a passing "
+        "outage, run `pulumi up` again (it converges safely)"
+    ),
+    ServerError: "the Datadog API was unavailable after retries: run `pulumi up` again (it converges safely)",
+    ResponseFormatError: "the API answered in an unexpected shape: run `pulumi refresh`, then `pulumi up` again",
+}
+
+#: `pulumi refresh` and `pulumi destroy` configure the provider from the stack config recorded in
+#: the state by the last `pulumi up`, not from the current stack config.
+STATE_KEYS_FIXES: Fixes = {
+    ForbiddenError: (
+        "`pulumi refresh` and `pulumi destroy` use the keys recorded in the state by the last `pulumi up`, "
+        "not the current stack config: if you changed datadog:apiKey/appKey (or orgConnections:orgs) since, "
+        "run `pulumi up` first, or add --run-program (`pulumi refresh --run-program`, `pulumi destroy "
+        "--run-program`) so the command reads the current config; otherwise check that the key's user has "
+        "org_connections_read (to read) and org_connections_write (to delete); org_management grants both"
+    ),
+}
+
+_DEFAULT_FIX = "run `pulumi refresh`, then `pulumi up` again"
+
+
+class OrgConnectionError(Exception):
+    """A failed operation, worded for the person running `pulumi up`: what, for which orgs, why, what to do.
+
+    The provider host reports an error as ``traceback.format_exc()``. To show this one line alone,
+    :func:`hide_traceback_of_report` sets ``sys.tracebacklimit = 0`` just before the error leaves the
+    provider, and the limit is put back as soon as the host formats the error (formatting reads the
+    limit, then the message: ``__str__`` restores it) or at the provider's next call, whichever comes
+    first. Nothing outlives that moment (``DDOC_PROVIDER_TRACEBACKS=1`` keeps full tracebacks).
+    """
+
+    def __str__(self) -> str:
+        restore_traceback_limit()
+        return super().__str__()
+
+
+_UNSET = object()
+_limit_lock = threading.Lock()
+_saved_limit: list[object] = []  # the limit to put back while a report is pending
+
+
+def hide_traceback_of_report() -> None:
+    """Until the error being raised is formatted, tracebacks show their last line only."""
+    if os.environ.get("DDOC_PROVIDER_TRACEBACKS"):
+        return
+    with _limit_lock:
+        if not _saved_limit:
+            _saved_limit.append(getattr(sys, "tracebacklimit", _UNSET))
+        sys.tracebacklimit = 0
+
+
+def restore_traceback_limit() -> None:
+    """Put back the traceback limit that :func:`hide_traceback_of_report` replaced, if any."""
+    with _limit_lock:
+        if not _saved_limit:
+            return
+        previous = _saved_limit.pop()
+        if previous is _UNSET:
+            del sys.tracebacklimit
+        else:
+            sys.tracebacklimit = previous  # type: ignore[assignment]
+
+
+def fix_for(exc: DatadogError, overrides: Fixes | None = None) -> str:
+    """The advice for ``exc``: the first entry along its class hierarchy, overrides first."""
+    for table in (overrides or {}, FIXES):
+        for cls in type(exc).__mro__:
+            if cls in table:
+                return table[cls]
+    return _DEFAULT_FIX
+
+
+def org_label(alias: str | None) -> str:
+    """How a message names the source org: the stack's own, or an alias."""
+    return "the stack's org" if alias is None else f"org {alias!r}"
+
+
+def explain(
+    exc: DatadogError,
+    action: str,
+    alias: str | None,
+    sink: str | None,
+    overrides: Fixes | None = None,
+) -> OrgConnectionError:
+    """One line: what failed, for which orgs, why (the API's text), and what to do."""
+    where = f"{org_label(alias)} -> sink org {sink}" if sink else org_label(alias)
+    why = str(exc)
+    if exc.operation and why.startswith(f"{exc.operation}: "):
+        why = why[len(exc.operation) + 2 :]  # `action` already says what was attempted
+    return OrgConnectionError(f"{action} failed for {where}: {why}. To fix: {fix_for(exc, overrides)}.")

@@ -1,0 +1,122 @@
+"""Never lose or block a connection the program still declares (issue 16), through the provider protocol.
+
+Each `ProviderHost` process is one deployment, as under the engine; `new_deployment()` starts the next
+`pulumi` command's process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from datadog_org_connections.emulator import Emulator
+from support.emulator_control import EmulatorControl
+from support.provider_host import ProviderError, ProviderHost
+from support.seed import HUB, HUB_VIEWER_APP_KEY, SPOKE_EU, SPOKE_US
+
+
+@pytest.fixture
+def host(shared_emulator: Emulator) -> Iterator[ProviderHost]:
+    """spoke-eu's stack, with two aliases of the same org (spoke-us) and one of another org."""
+    with ProviderHost() as provider:
+        config = SPOKE_EU.config(shared_emulator.url)
+        us = {"apiKey": SPOKE_US.api_key, "appKey": SPOKE_US.app_key}
+        config["orgConnections:orgs"] = json.dumps({"us": us, "us-prod": us, "hub": {
+            "apiKey": HUB.api_key, "appKey": HUB.app_key}})  # fmt: skip
+        provider.configure(config)
+        yield provider
+
+
+def _mutations(emulator: EmulatorControl) -> list[str]:
+    return [f"{r['method']} {r['status']}" for r in emulator.mutating_requests()]
+
+
+def test_rename_with_adopt_existing_hands_the_connection_over(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    news = {"sink_org_id": HUB.id, "connection_types": ["logs"]}
+    old_id, old_outs = host.create(news)
+    assert old_outs.get("adopted") is None  # created, not adopted (None values are not serialized)
+    host.new_deployment()
+    emulator.clear_requests()
+    # The engine's order for a rename without an alias: create the new name, then delete the old one.
+    new_id, new_outs = host.create({**news, "adopt_existing": True})
+    assert new_id == old_id and new_outs["adopted"] == "existing"
+    host.delete(old_id, old_outs)
+    assert _mutations(emulator) == ["POST 409"]  # no DELETE: the connection was handed over
+    assert emulator.pairs() == [(SPOKE_EU.id, HUB.id, ("logs",))]
+    # The next command is another deployment: a destroy deletes as usual.
+    host.new_deployment()
+    host.delete(new_id, new_outs)
+    assert emulator.pairs() == []
+
+
+def test_adopt_by_id_is_visible_in_the_outputs(host: ProviderHost, emulator: EmulatorControl) -> None:
+    made = emulator.create(SPOKE_EU.id, HUB.id, ["logs"])
+    conn_id, outs = host.create({"sink_org_id": HUB.id, "connection_types": ["logs"], "adopt_id": made["id"]})
+    assert conn_id == made["id"] and outs["adopted"] == "id"
+    _, read_outs = host.read(conn_id, outs)
+    assert read_outs["adopted"] == "id"
+
+
+def test_replacement_deletes_first(host: ProviderHost) -> None:
+    olds = {
+        "sink_org_id": HUB.id,
+        "connection_types": ["logs"],
+        "source_org": "us",
+        "source_org_id": SPOKE_US.id,
+    }
+    diff = host.diff("x", olds, {**olds, "sink_org_id": SPOKE_EU.id})
+    assert list(diff.replaces) == ["sink_org_id"] and diff.deleteBeforeReplace
+    other_org = host.diff("x", olds, {**olds, "source_org": "hub"})
+    assert list(other_org.replaces) == ["source_org"] and other_org.deleteBeforeReplace
+
+
+def test_moving_to_another_alias_of_the_same_org_keeps_the_connection(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    news = {"sink_org_id": HUB.id, "connection_types": ["logs"], "source_org": "us"}
+    conn_id, outs = host.create(news)
+    host.new_deployment()
+    moved = {**news, "source_org": "us-prod"}
+    inputs, failures = host.check(outs, moved)
+    assert failures == []
+    diff = host.diff(conn_id, outs, inputs)
+    assert diff.changes == diff.DIFF_SOME and list(diff.replaces) == [] and not diff.deleteBeforeReplace
+    emulator.clear_requests()
+    new_outs = host.update(conn_id, outs, inputs)
+    assert new_outs["source_org"] == "us-prod" and new_outs["source_org_id"] == SPOKE_US.id
+    assert emulator.mutating_requests() == []
+    assert emulator.pairs() == [(SPOKE_US.id, HUB.id, ("logs",))]
+
+
+def test_a_conflict_names_renames_first_then_adoption_then_reconcile(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    emulator.create(SPOKE_EU.id, HUB.id, ["logs"])
+    with pytest.raises(ProviderError) as err:
+        host.create({"sink_org_id": HUB.id, "connection_types": ["logs"]})
+    text = err.value.args[0].strip().splitlines()[-1]
+    rename, adopt, reconcile = (
+        text.index(w) for w in ("pulumi.Alias(name=", "adopt_existing=True", "reconcile")
+    )
+    assert "already exists" in text and rename < adopt < reconcile
+
+
+@pytest.mark.parametrize("operation", ["read", "delete"])
+def test_refresh_and_destroy_with_refused_keys_say_which_keys_they_use(
+    shared_emulator: Emulator, emulator: EmulatorControl, operation: str
+) -> None:
+    with ProviderHost() as good:
+        good.configure(HUB.config(shared_emulator.url))
+        conn_id, outs = good.create({"sink_org_id": SPOKE_US.id, "connection_types": ["logs"]})
+    with ProviderHost() as stale:  # the keys recorded by the last `pulumi up` no longer work
+        stale.configure({**HUB.config(shared_emulator.url), "datadog:appKey": HUB_VIEWER_APP_KEY})
+        with pytest.raises(ProviderError) as err:
+            getattr(stale, operation)(conn_id, outs)
+    text = err.value.args[0]
+    assert "HTTP 403" in text and "keys recorded in the state by the last `pulumi up`" in text
+    assert "--run-program" in text and HUB_VIEWER_APP_KEY not in text
+    assert len(emulator.connections()) == 1
