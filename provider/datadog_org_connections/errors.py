@@ -28,7 +28,7 @@ Hierarchy::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = [
     "ApiError",
@@ -167,7 +167,16 @@ def _rebuild(cls: type[_E], message: str, state: dict[str, object]) -> _E:
 
 
 class ConfigurationError(DatadogError):
-    """The client cannot be set up: a key is missing, the site is unknown or the URL is bad."""
+    """The client cannot be set up: a key is missing, the site is unknown or the URL is bad.
+
+    Attributes:
+        setting: which setting is at fault when known: ``"keys"`` (API or application key) or
+            ``"url"`` (API URL or site); ``""`` otherwise. Front ends pick their hint from it.
+    """
+
+    def __init__(self, detail: str, *, setting: str = "", **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.setting = setting
 
 
 class ApiError(DatadogError):

@@ -127,11 +127,12 @@ def _missing_key_message(what: str, env: tuple[str, str], name: str, sources: Ke
 
 def _check_key(value: object, what: str, env: tuple[str, str], name: str, sources: KeySources) -> None:
     if not isinstance(value, str) or not value:
-        raise ConfigurationError(_missing_key_message(what, env, name, sources))
+        raise ConfigurationError(_missing_key_message(what, env, name, sources), setting="keys")
     if not set(value) <= _KEY_CHARS:
         # Never echo the value: it is (almost) a key.
         raise ConfigurationError(
-            f"the Datadog {what} contains blanks or non-printable characters; check {env[0]} / {name}"
+            f"the Datadog {what} contains blanks or non-printable characters; check {env[0]} / {name}",
+            setting="keys",
         )
 
 
@@ -144,7 +145,9 @@ def base_url_for_site(site: str) -> str:
     key = site.strip().lower().rstrip("./")
     if key in SITES:
         return SITES[key]
-    raise ConfigurationError(f"unknown Datadog site {one_word(site)!r}: valid sites are {', '.join(SITES)}")
+    raise ConfigurationError(
+        f"unknown Datadog site {one_word(site)!r}: valid sites are {', '.join(SITES)}", setting="url"
+    )
 
 
 def one_word(text: str, limit: int = 80) -> str:
@@ -177,7 +180,9 @@ def normalize_api_url(url: str, *, secrets: tuple[str | None, ...] = ()) -> str:
     """
     raw = url.strip() if isinstance(url, str) else ""
     if not raw:
-        raise ConfigurationError("empty Datadog API URL: set DD_HOST / datadog:apiUrl or DD_SITE")
+        raise ConfigurationError(
+            "empty Datadog API URL: set DD_HOST / datadog:apiUrl or DD_SITE", setting="url"
+        )
     if "://" not in raw:
         host = raw.rstrip("/").lower()
         if host in SITES:
@@ -188,7 +193,7 @@ def normalize_api_url(url: str, *, secrets: tuple[str | None, ...] = ()) -> str:
     shown = redact(_describe_url(raw), secrets)
 
     def bad(why: str) -> ConfigurationError:
-        return ConfigurationError(f"bad Datadog API URL {shown!r}: {why}")
+        return ConfigurationError(f"bad Datadog API URL {shown!r}: {why}", setting="url")
 
     if any(c.isspace() for c in raw):
         raise bad("it contains blanks")
@@ -251,7 +256,7 @@ def resolve_credentials(
     if app is None:
         missing.append(_missing_key_message("application key", APP_KEY_ENV, sources.app_key, sources))
     if missing:
-        raise ConfigurationError("; ".join(missing))
+        raise ConfigurationError("; ".join(missing), setting="keys")
     assert api is not None and app is not None
     _check_key(api, "API key", API_KEY_ENV, sources.api_key, sources)
     _check_key(app, "application key", APP_KEY_ENV, sources.app_key, sources)

@@ -24,7 +24,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-
 #: ``Canned.date`` default: a ``Date`` header from the fake server's own clock.
 AUTO_DATE = "auto"
 
