@@ -101,10 +101,9 @@ class Operation:
 
 
 class MaybeApplied(Exception):
-    """A request that must not be repeated once sent may have reached the server.
+    """A request not to repeat once sent may have reached the server (``retry_sent=False``).
 
-    Raised by :meth:`Transport.request` with ``retry_sent=False``; ``error`` is what to raise if
-    the caller cannot resolve the ambiguity (its ``maybe_applied`` is ``True``).
+    ``error`` is what to raise if the caller cannot resolve it (``maybe_applied`` is ``True``).
     """
 
     def __init__(self, error: DatadogError) -> None:
@@ -447,16 +446,9 @@ def _new_session(base_url: str) -> requests.Session:
 class Transport:
     """Sends requests to one API base URL with one pair of keys (see the module docstring).
 
-    Args:
-        credentials: keys and base URL.
-        timeout: seconds, or ``(connect, read)`` seconds, for each HTTP attempt.
-        policy: attempts, budget and waits.
-        session: a ``requests.Session`` to use as is (not closed by :meth:`close`).
-        sleep: how to wait between attempts; clock: a monotonic clock for the budget;
-        wall_clock: the local wall clock (epoch seconds) the server clock is compared with.
-
-    One ``requests.Session`` (connection pool of 32), no per-call state on the transport, cookies
-    disabled: one transport can be shared by many threads.
+    The arguments are :class:`~.client.OrgConnectionsClient`'s, ``policy`` gathering the retry
+    settings. One ``requests.Session`` (pool of 32), no per-call state, cookies disabled: one
+    transport can be shared by many threads.
     """
 
     def __init__(
