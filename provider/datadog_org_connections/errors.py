@@ -28,6 +28,7 @@ Hierarchy::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 __all__ = [
     "ApiError",
@@ -41,6 +42,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "TransportError",
+    "error_class",
     "one_line",
     "redact",
 ]
@@ -48,6 +50,8 @@ __all__ = [
 REDACTED = "***"
 
 _MAX_DETAIL_CHARS = 600
+
+_E = TypeVar("_E", bound="DatadogError")
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -78,8 +82,10 @@ class DatadogError(Exception):
         org_ids: the org ids involved in the operation, when known.
         detail: the part of the message after the operation and status.
         attempts: how many HTTP attempts were made before giving up (0 if none were made).
-        maybe_applied: ``True`` when a mutation may have taken effect despite the error (its
-            request reached the server but no clear answer came back); check before repeating.
+        maybe_applied: ``True`` when a mutation may have taken effect despite the error: its
+            request may have reached the server (timeout or reset after sending, 5xx) or was
+            answered 2xx with an unreadable body, and nothing since proved it absent. Check the
+            current state before repeating. Always ``False`` for reads.
     """
 
     operation: str
@@ -127,6 +133,21 @@ class DatadogError(Exception):
             body = f"{body}; the change may have been applied: check the current state before retrying"
         return f"{head}: {body}" if head else body
 
+    def as_maybe_applied(self: _E) -> _E:
+        """This error saying that the change may have been applied (a copy; ``self`` if it says so).
+
+        For an error met while checking whether an interrupted mutation took effect: whatever the
+        check hit, the mutation itself stays unresolved.
+        """
+        if self.maybe_applied:
+            return self
+        state = dict(self.__dict__)
+        state["maybe_applied"] = True
+        copy = _rebuild(type(self), "", state)
+        # Every part is already redacted: composing them again cannot reveal a key.
+        Exception.__init__(copy, copy._compose())
+        return copy
+
     @property
     def message(self) -> str:
         """The one-line, redacted message (same as ``str(error)``)."""
@@ -138,7 +159,7 @@ class DatadogError(Exception):
         return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
-def _rebuild(cls: type[DatadogError], message: str, state: dict[str, object]) -> DatadogError:
+def _rebuild(cls: type[_E], message: str, state: dict[str, object]) -> _E:
     err = cls.__new__(cls)
     Exception.__init__(err, message)
     err.__dict__.update(state)
@@ -146,7 +167,16 @@ def _rebuild(cls: type[DatadogError], message: str, state: dict[str, object]) ->
 
 
 class ConfigurationError(DatadogError):
-    """The client cannot be set up: a key is missing, the site is unknown or the URL is bad."""
+    """The client cannot be set up: a key is missing, the site is unknown or the URL is bad.
+
+    Attributes:
+        setting: which setting is at fault when known: ``"keys"`` (API or application key) or
+            ``"url"`` (API URL or site); ``""`` otherwise. Front ends pick their hint from it.
+    """
+
+    def __init__(self, detail: str, *, setting: str = "", **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.setting = setting
 
 
 class ApiError(DatadogError):
@@ -158,7 +188,12 @@ class InvalidInputError(ApiError):
 
 
 class ForbiddenError(ApiError):
-    """HTTP 401/403: the keys are wrong, or the application key's user lacks ``org_management``."""
+    """HTTP 401/403: the keys are wrong, or the application key's user lacks the call's permission.
+
+    The message names that permission: ``org_connections_read`` to list connections,
+    ``org_connections_write`` to create, update or delete them and to list managed orgs; the older
+    ``org_management`` grants both.
+    """
 
 
 class NotFoundError(ApiError):
@@ -189,3 +224,20 @@ class TransportError(DatadogError):
 
 class ResponseFormatError(DatadogError):
     """A successful (2xx) answer whose body is not the expected JSON (truncated, wrong shape)."""
+
+
+_STATUS_ERRORS: dict[int, type[ApiError]] = {
+    400: InvalidInputError,
+    401: ForbiddenError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitedError,
+}
+
+
+def error_class(status: int) -> type[ApiError]:
+    """The :class:`ApiError` subclass for an HTTP error status (``ApiError`` itself for others)."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_ERRORS.get(status, ApiError)

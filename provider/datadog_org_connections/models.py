@@ -1,4 +1,7 @@
-"""Immutable values of the org connections API and their parsing from JSON:API bodies.
+"""Immutable values of the org connections API and their parsing from its answers.
+
+Success bodies (JSON:API documents) become frozen dataclasses; error bodies become one-line
+descriptions (:func:`describe_error_body`); ``Date`` headers become epoch seconds.
 
 Parsing is strict about what the client relies on (ids, types, timestamps, paging counts) and
 raises :class:`~datadog_org_connections.errors.ResponseFormatError` naming the JSON path of the
@@ -8,12 +11,15 @@ Display-only fields (org and user names, the creator) default to ``""`` when abs
 
 from __future__ import annotations
 
+import email.utils
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timezone
 from typing import Any
 
-from .errors import ResponseFormatError
+from .errors import ResponseFormatError, one_line
 
 __all__ = [
     "CONNECTION_TYPES",
@@ -21,8 +27,10 @@ __all__ = [
     "ConnectionPage",
     "ManagedOrg",
     "ManagedOrgs",
+    "describe_error_body",
     "parse_connection_document",
     "parse_connection_page",
+    "parse_http_date",
     "parse_json",
     "parse_managed_orgs",
 ]
@@ -327,3 +335,70 @@ def parse_connection_page(body: Any) -> ConnectionPage:
 def parse_managed_orgs(body: Any) -> ManagedOrgs:
     """Parse a ``ManagedOrgsResponse`` (``GET /api/v2/org``)."""
     return ManagedOrgs.from_api(body)
+
+
+# ------------------------------------------------------------------------------ error bodies
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _api_error_texts(body: Any) -> list[str]:
+    """The ``errors`` of a Datadog error body (strings, or JSON:API error objects)."""
+    if not isinstance(body, Mapping):
+        return []
+    errors = body.get("errors")
+    if isinstance(errors, str):
+        errors = [errors]
+    if not isinstance(errors, list):
+        return []
+    texts = []
+    for item in errors:
+        if isinstance(item, Mapping):
+            text = item.get("detail") or item.get("title") or json.dumps(item, sort_keys=True)
+            texts.append(str(text))
+        else:
+            texts.append(str(item))
+    return texts
+
+
+def describe_error_body(status: int, content: bytes, content_type: str) -> tuple[str, list[str]]:
+    """Summarise an error answer as ``(detail, api_errors)``; never raises.
+
+    A Datadog body ``{"errors": [...]}`` gives its texts; an HTML page from a proxy its
+    ``<title>``; anything else is described by status, media type and (capped) content.
+    """
+    ctype = content_type or "no content type"
+    if not content.strip():
+        return f"HTTP {status} with an empty body", []
+    try:
+        body = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        what = "an unparsable JSON" if "json" in ctype else f"a non-JSON ({ctype})"
+        detail = f"HTTP {status} with {what} body"
+        title = _TITLE.search(content[:4096])
+        if title:
+            text = one_line(title.group(1).decode("utf-8", "replace"), 120)
+            if text:
+                detail += f": {text}"
+        return detail, []
+    texts = _api_error_texts(body)
+    if texts:
+        return "; ".join(texts), texts
+    return f"HTTP {status} with body {one_line(json.dumps(body, sort_keys=True), 200)}", []
+
+
+def parse_http_date(value: str | None) -> float | None:
+    """An HTTP ``Date`` header (RFC 9110 IMF-fixdate, or the obsolete forms) as epoch seconds.
+
+    ``None`` when absent or unreadable.
+    """
+    if not value or not value.strip():
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC, says RFC 5322
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()

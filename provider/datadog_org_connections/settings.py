@@ -12,8 +12,14 @@ base URL              ``api_url`` argument, ``site`` argument, ``DD_HOST``,
 ====================  ===============================================================
 
 A host may be given without a scheme (``us3.datadoghq.com``, ``api.datadoghq.eu``): it becomes
-``https://api.<site>``. A URL with a scheme (``http://127.0.0.1:8126`` for a local emulator) is
-kept as given, minus a trailing slash.
+``https://api.<site>``; any other host gets ``https://``, and :attr:`Credentials.scheme_assumed`
+records that the scheme was assumed (a plain-HTTP endpoint such as ``127.0.0.1:8126`` then fails
+its TLS handshake, and the transport says to write ``http://``). A URL with a scheme
+(``http://127.0.0.1:8126`` for a local emulator) is kept as given, minus a trailing slash.
+
+Messages about a missing or malformed key name the environment variables and, through
+:class:`KeySources`, the explicit settings of the front end in use: the stack config keys for the
+Pulumi provider (:data:`PULUMI_CONFIG`, the default), the command-line flags for the CLI.
 """
 
 from __future__ import annotations
@@ -21,15 +27,17 @@ from __future__ import annotations
 import os
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError, redact
 
 __all__ = [
     "DEFAULT_SITE",
+    "PULUMI_CONFIG",
     "SITES",
     "Credentials",
+    "KeySources",
     "base_url_for_site",
     "normalize_api_url",
     "resolve_credentials",
@@ -59,6 +67,27 @@ SITE_ENV = "DD_SITE"
 _KEY_CHARS = frozenset(string.ascii_letters + string.digits + string.punctuation)
 
 
+@dataclass(frozen=True)
+class KeySources:
+    """How a front end lets its user give the keys explicitly, for messages that name the fix.
+
+    ``api_key`` / ``app_key`` name the explicit settings (``datadog:apiKey``, ``--api-key``);
+    ``how`` turns one into the instruction to set it (``{}`` stands for the name).
+    """
+
+    api_key: str
+    app_key: str
+    how: str = "{}"
+
+    def instruction(self, name: str) -> str:
+        """How to set the explicit setting ``name``."""
+        return self.how.format(name)
+
+
+#: The Pulumi provider's explicit settings: stack config keys (the default of resolve_credentials).
+PULUMI_CONFIG = KeySources("datadog:apiKey", "datadog:appKey", "pulumi config set --secret {} <key>")
+
+
 @dataclass(frozen=True, repr=False)
 class Credentials:
     """The keys and the API base URL one client uses.
@@ -72,13 +101,19 @@ class Credentials:
     api_key: str
     app_key: str
     base_url: str = SITES[DEFAULT_SITE]
+    #: ``base_url`` was given as a bare host (no ``scheme://``), not a Datadog site, and
+    #: ``https://`` was assumed.
+    scheme_assumed: bool = field(default=False, init=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_key(self.api_key, "API key", API_KEY_ENV, "apiKey")
-        _check_key(self.app_key, "application key", APP_KEY_ENV, "appKey")
+        _check_key(self.api_key, "API key", API_KEY_ENV, PULUMI_CONFIG.api_key, PULUMI_CONFIG)
+        _check_key(self.app_key, "application key", APP_KEY_ENV, PULUMI_CONFIG.app_key, PULUMI_CONFIG)
+        raw = self.base_url.strip() if isinstance(self.base_url, str) else ""
         object.__setattr__(
             self, "base_url", normalize_api_url(self.base_url, secrets=(self.api_key, self.app_key))
         )
+        assumed = bool(raw) and "://" not in raw and self.base_url not in SITES.values()
+        object.__setattr__(self, "scheme_assumed", assumed)
 
     def __repr__(self) -> str:
         return f"Credentials(api_key='***', app_key='***', base_url={self.base_url!r})"
@@ -86,20 +121,18 @@ class Credentials:
     __str__ = __repr__
 
 
-def _missing_key_message(what: str, env: tuple[str, str], config: str) -> str:
-    return (
-        f"no Datadog {what}: set {env[0]} (or {env[1]}), or pulumi config set --secret datadog:{config} <key>"
-    )
+def _missing_key_message(what: str, env: tuple[str, str], name: str, sources: KeySources) -> str:
+    return f"no Datadog {what}: set {env[0]} (or {env[1]}), or {sources.instruction(name)}"
 
 
-def _check_key(value: object, what: str, env: tuple[str, str], config: str) -> None:
+def _check_key(value: object, what: str, env: tuple[str, str], name: str, sources: KeySources) -> None:
     if not isinstance(value, str) or not value:
-        raise ConfigurationError(_missing_key_message(what, env, config))
+        raise ConfigurationError(_missing_key_message(what, env, name, sources), setting="keys")
     if not set(value) <= _KEY_CHARS:
         # Never echo the value: it is (almost) a key.
         raise ConfigurationError(
-            f"the Datadog {what} contains blanks or non-printable characters; "
-            f"check {env[0]} / datadog:{config}"
+            f"the Datadog {what} contains blanks or non-printable characters; check {env[0]} / {name}",
+            setting="keys",
         )
 
 
@@ -112,7 +145,9 @@ def base_url_for_site(site: str) -> str:
     key = site.strip().lower().rstrip("./")
     if key in SITES:
         return SITES[key]
-    raise ConfigurationError(f"unknown Datadog site {one_word(site)!r}: valid sites are {', '.join(SITES)}")
+    raise ConfigurationError(
+        f"unknown Datadog site {one_word(site)!r}: valid sites are {', '.join(SITES)}", setting="url"
+    )
 
 
 def one_word(text: str, limit: int = 80) -> str:
@@ -145,7 +180,9 @@ def normalize_api_url(url: str, *, secrets: tuple[str | None, ...] = ()) -> str:
     """
     raw = url.strip() if isinstance(url, str) else ""
     if not raw:
-        raise ConfigurationError("empty Datadog API URL: set DD_HOST / datadog:apiUrl or DD_SITE")
+        raise ConfigurationError(
+            "empty Datadog API URL: set DD_HOST / datadog:apiUrl or DD_SITE", setting="url"
+        )
     if "://" not in raw:
         host = raw.rstrip("/").lower()
         if host in SITES:
@@ -156,7 +193,7 @@ def normalize_api_url(url: str, *, secrets: tuple[str | None, ...] = ()) -> str:
     shown = redact(_describe_url(raw), secrets)
 
     def bad(why: str) -> ConfigurationError:
-        return ConfigurationError(f"bad Datadog API URL {shown!r}: {why}")
+        return ConfigurationError(f"bad Datadog API URL {shown!r}: {why}", setting="url")
 
     if any(c.isspace() for c in raw):
         raise bad("it contains blanks")
@@ -198,37 +235,40 @@ def resolve_credentials(
     api_url: str | None = None,
     site: str | None = None,
     env: Mapping[str, str] = os.environ,
+    sources: KeySources = PULUMI_CONFIG,
 ) -> Credentials:
     """Resolve the keys and base URL from explicit values, then the environment.
 
     Explicit arguments win over the environment; blank values count as absent. See the module
-    docstring for the order. ``api_url`` wins over ``site``.
+    docstring for the order. ``api_url`` wins over ``site``. ``sources`` names the caller's
+    explicit settings in messages (default: the Pulumi stack config keys).
 
     Raises:
-        ConfigurationError: a key is missing (the message names the variables and Pulumi config
-            keys to set), the site is unknown (the message lists the valid sites) or the URL is
-            malformed.
+        ConfigurationError: a key is missing (the message names the variables and the explicit
+            settings to set), the site is unknown (the message lists the valid sites) or the URL
+            is malformed.
     """
     api = _first(api_key, env, API_KEY_ENV)
     app = _first(app_key, env, APP_KEY_ENV)
     missing = []
     if api is None:
-        missing.append(_missing_key_message("API key", API_KEY_ENV, "apiKey"))
+        missing.append(_missing_key_message("API key", API_KEY_ENV, sources.api_key, sources))
     if app is None:
-        missing.append(_missing_key_message("application key", APP_KEY_ENV, "appKey"))
+        missing.append(_missing_key_message("application key", APP_KEY_ENV, sources.app_key, sources))
     if missing:
-        raise ConfigurationError("; ".join(missing))
+        raise ConfigurationError("; ".join(missing), setting="keys")
     assert api is not None and app is not None
+    _check_key(api, "API key", API_KEY_ENV, sources.api_key, sources)
+    _check_key(app, "application key", APP_KEY_ENV, sources.app_key, sources)
 
-    secrets = (api, app)
     if api_url is not None and api_url.strip():
-        base_url = normalize_api_url(api_url, secrets=secrets)
+        raw_url = api_url
     elif site is not None and site.strip():
-        base_url = base_url_for_site(site)
+        raw_url = base_url_for_site(site)
     else:
         host = _first(None, env, HOST_ENV)
-        if host is not None:
-            base_url = normalize_api_url(host, secrets=secrets)
-        else:
-            base_url = base_url_for_site(_first(None, env, (SITE_ENV,)) or DEFAULT_SITE)
-    return Credentials(api_key=api, app_key=app, base_url=base_url)
+        raw_url = (
+            host if host is not None else base_url_for_site(_first(None, env, (SITE_ENV,)) or DEFAULT_SITE)
+        )
+    # Credentials normalises the URL (and records whether https:// was assumed).
+    return Credentials(api_key=api, app_key=app, base_url=raw_url)

@@ -104,3 +104,10 @@ def table_rows(out: str) -> list[dict[str, str]]:
 def conn_id(conn: dict[str, Any]) -> str:
     """The id of a connection as the control endpoints render it."""
     return str(conn["id"])
+
+
+def one_error_line_of(result: Result) -> str:
+    """The single `error: ...` line a failed run printed on stderr (asserts there is exactly one)."""
+    lines = result.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), str(result)
+    return lines[0]

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from datadog_org_connections.errors import ConfigurationError
-from datadog_org_connections.settings import SITES, Credentials, normalize_api_url, resolve_credentials
+from datadog_org_connections.settings import (
+    PULUMI_CONFIG,
+    SITES,
+    Credentials,
+    KeySources,
+    normalize_api_url,
+    resolve_credentials,
+)
 
 KEYS = {"DD_API_KEY": "api-key-1234567890", "DD_APP_KEY": "app-key-0987654321"}
 
@@ -159,3 +166,40 @@ def test_credentials_validate_keys_without_echoing_them() -> None:
     with pytest.raises(ConfigurationError):
         Credentials("api", "app", "https://api.datadoghq.com/path")
     assert Credentials("api", "app", "https://api.datadoghq.com/").base_url == "https://api.datadoghq.com"
+
+
+CLI_LIKE = KeySources("--api-key", "--app-key", "pass {}")
+
+
+def test_missing_keys_name_the_front_ends_own_settings() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_credentials(env={}, sources=CLI_LIKE)
+    msg = str(info.value)
+    assert msg == (
+        "no Datadog API key: set DD_API_KEY (or DATADOG_API_KEY), or pass --api-key; "
+        "no Datadog application key: set DD_APP_KEY (or DATADOG_APP_KEY), or pass --app-key"
+    )
+    assert "pulumi" not in msg and "datadog:" not in msg
+    with pytest.raises(ConfigurationError) as info:
+        resolve_credentials(api_key="bad key\x01xyz", env={"DD_APP_KEY": "a"}, sources=CLI_LIKE)
+    assert str(info.value) == (
+        "the Datadog API key contains blanks or non-printable characters; check DD_API_KEY / --api-key"
+    )
+    assert PULUMI_CONFIG.instruction("datadog:apiKey") == "pulumi config set --secret datadog:apiKey <key>"
+
+
+@pytest.mark.parametrize(
+    ("given", "assumed"),
+    [
+        ("127.0.0.1:8126", True),
+        ("localhost", True),
+        ("datadog.internal.example:8443", True),
+        ("http://127.0.0.1:8126", False),
+        ("https://127.0.0.1:8126", False),
+        ("datadoghq.eu", False),  # a Datadog site: https is its scheme, nothing was assumed
+        ("app.datadoghq.eu", False),
+    ],
+)
+def test_scheme_assumed_is_recorded(given: str, assumed: bool) -> None:
+    assert resolve_credentials(env={**KEYS, "DD_HOST": given}).scheme_assumed is assumed
+    assert Credentials("k", "a", given).scheme_assumed is assumed

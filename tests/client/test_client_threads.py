@@ -92,5 +92,5 @@ def test_shared_client_across_threads(make_client: MakeClient, server: FakeServe
 
 
 def test_session_pool_size(client: OrgConnectionsClient) -> None:
-    adapter = client._session.get_adapter(client.base_url)
+    adapter = client._transport.session.get_adapter(client.base_url)
     assert adapter._pool_maxsize == 32  # type: ignore[attr-defined]

@@ -24,6 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+#: ``Canned.date`` default: a ``Date`` header from the fake server's own clock.
+AUTO_DATE = "auto"
+
 
 @dataclass
 class Canned:
@@ -32,7 +35,9 @@ class Canned:
     ``body`` may be bytes/str (sent as is) or anything JSON-serialisable. ``drop`` closes the
     connection without answering (after reading the request); ``reset`` does so with a TCP RST;
     ``delay`` waits before answering (to trip read timeouts); ``truncate_to`` announces the full
-    Content-Length but sends only that many bytes, then closes.
+    Content-Length but sends only that many bytes, then closes. ``date`` is the ``Date`` header:
+    :data:`AUTO_DATE` (the server's clock, as any HTTP server sends), a given text, or ``None``
+    for no ``Date`` header at all.
     """
 
     status: int = 200
@@ -43,6 +48,7 @@ class Canned:
     reset: bool = False
     delay: float = 0.0
     truncate_to: int | None = None
+    date: str | None = AUTO_DATE
 
     def payload(self) -> bytes:
         if self.body is None:
@@ -125,7 +131,11 @@ class FakeServer:
                     return
                 payload = canned.payload()
                 try:
-                    self.send_response(canned.status)
+                    self.send_response_only(canned.status)
+                    self.send_header("Server", self.version_string())
+                    if canned.date is not None:
+                        date = self.date_time_string() if canned.date == AUTO_DATE else canned.date
+                        self.send_header("Date", date)
                     if canned.content_type and payload:
                         self.send_header("Content-Type", canned.content_type)
                     for key, value in canned.headers.items():

@@ -21,7 +21,8 @@ import click
 
 from ..client import OrgConnectionsClient
 from ..errors import ConfigurationError, DatadogError, ForbiddenError, NotFoundError, one_line, redact
-from ..settings import API_KEY_ENV, APP_KEY_ENV, resolve_credentials
+from ..settings import API_KEY_ENV, APP_KEY_ENV, KeySources, resolve_credentials
+from ..transport import READ_PERMISSION, WRITE_PERMISSION
 from .views import CurrentOrg, clean, connection_json, current_org, render_export, table, when
 
 __all__ = ["EXIT_CODES", "cli", "main"]
@@ -35,8 +36,14 @@ EXIT_CODES: dict[int, str] = {
     EXIT_USAGE: "usage error (bad option or argument; revoke without --yes when not interactive)",
     EXIT_CONFIG: "configuration error: missing key, unknown site, bad API URL",
     EXIT_NOT_FOUND: "not found: no such connection visible to this org",
-    EXIT_FORBIDDEN: "forbidden: wrong keys, or the app key's user lacks org_management",
+    EXIT_FORBIDDEN: (
+        f"forbidden: wrong keys, or the app key's user lacks the command's permission "
+        f"({READ_PERMISSION} or {WRITE_PERMISSION}, see above; org_management is also accepted)"
+    ),
 }
+
+#: What the commands' key settings are called here, for the missing-key message.
+CLI_KEY_SOURCES = KeySources(api_key="--api-key", app_key="--app-key", how="pass {}")
 
 _EXIT_TABLE = "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
 
@@ -81,11 +88,19 @@ class Settings:
         return [v.strip() for v in values if v and len(v.strip()) >= 8]
 
     def client(self) -> OrgConnectionsClient:
-        """The API client (credentials resolved now; ConfigurationError if they are incomplete)."""
+        """The API client (credentials resolved now; :class:`CliError` if they are incomplete)."""
         if self._client is None:
-            creds = resolve_credentials(
-                api_key=self.api_key, app_key=self.app_key, api_url=self.api_url, site=self.site
-            )
+            try:
+                creds = resolve_credentials(
+                    api_key=self.api_key,
+                    app_key=self.app_key,
+                    api_url=self.api_url,
+                    site=self.site,
+                    sources=CLI_KEY_SOURCES,
+                )
+            except ConfigurationError as exc:
+                hint = _KEYS_HINT if exc.setting == "keys" else _SITE_HINT
+                raise CliError(f"{redact(str(exc), self.secrets())}; {hint}", EXIT_CONFIG) from None
             self._client = OrgConnectionsClient(
                 creds, timeout=(5.0, self.timeout), max_attempts=self.max_attempts
             )
@@ -98,17 +113,21 @@ class Settings:
 
 
 @contextmanager
-def _reported(settings: Settings) -> Iterator[None]:
-    """Turn client errors into :class:`CliError` with the documented exit status."""
+def _reported(settings: Settings, forbidden_note: str = "") -> Iterator[None]:
+    """Turn client errors into :class:`CliError` with the documented exit status.
+
+    A 403 already names the permission of the call that got it; ``forbidden_note`` adds what
+    else the command needs, for commands that make calls needing different permissions.
+    """
     try:
         yield
     except DatadogError as exc:
         message = redact(str(exc), settings.secrets())
         if isinstance(exc, ConfigurationError):
-            hint = _KEYS_HINT if " key" in message else _SITE_HINT
-            raise CliError(f"{message}; {hint}", EXIT_CONFIG) from None
+            raise CliError(message, EXIT_CONFIG) from None
         if isinstance(exc, ForbiddenError):
-            raise CliError(message, EXIT_FORBIDDEN) from None
+            note = f"; {forbidden_note}" if forbidden_note else ""
+            raise CliError(f"{message}{note}", EXIT_FORBIDDEN) from None
         if isinstance(exc, NotFoundError):
             raise CliError(message, EXIT_NOT_FOUND) from None
         raise CliError(message, EXIT_API) from None
@@ -153,7 +172,9 @@ class _Group(click.Group):
 
 Every command acts as the org that owns the keys (the "current org"). Keys and site come from
 the environment: DD_API_KEY (or DATADOG_API_KEY), DD_APP_KEY (or DATADOG_APP_KEY), DD_SITE,
-DD_HOST (or DATADOG_HOST). The application key's user needs the org_management permission.
+DD_HOST (or DATADOG_HOST). The application key's user needs org_connections_read for list,
+org_connections_write for orgs and revoke, and both for export (the older org_management
+permission is also accepted: it grants both).
 
 \b
 Exit status:
@@ -213,10 +234,24 @@ def cli(
 # ----------------------------------------------------------------------------------- commands
 
 
+def _org_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # Like _connection_id: the message never repeats the value.
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise click.BadParameter("expected an org UUID (see `dd-org-connections orgs`)") from None
+
+
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of a table.")
-@click.option("--sink-org-id", metavar="ID", help="Only connections whose sink is this org.")
-@click.option("--source-org-id", metavar="ID", help="Only connections whose source is this org.")
+@click.option(
+    "--sink-org-id", metavar="UUID", callback=_org_id, help="Only connections whose sink is this org."
+)
+@click.option(
+    "--source-org-id", metavar="UUID", callback=_org_id, help="Only connections whose source is this org."
+)
 @click.pass_context
 def list_command(
     ctx: click.Context, as_json: bool, sink_org_id: str | None, source_org_id: str | None
@@ -224,7 +259,8 @@ def list_command(
     """List the current org's connections, outgoing and incoming.
 
     A connection is outgoing when the current org is its source (it shares its data) and incoming
-    when it is the sink (it receives the data). The filters are applied by the API.
+    when it is the sink (it receives the data). The filters are applied by the API. Needs
+    org_connections_read (or org_management).
     """
     settings = _settings(ctx)
     with _reported(settings):
@@ -265,9 +301,11 @@ def list_command(
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of a table.")
 @click.pass_context
 def orgs_command(ctx: click.Context, as_json: bool) -> None:
-    """List the orgs the keys manage, with their UUIDs.
+    """List the current org and the orgs it manages, with their UUIDs.
 
-    The ID column is what `sink_org_id` takes. `*` marks the current org (the one the keys belong to).
+    The ID column is what `sink_org_id` takes. `*` marks the current org (the one the keys belong
+    to, as the API names it). A parent org's keys list its child orgs too; a child org's keys list
+    only the child itself. Needs org_connections_write (or org_management).
     """
     settings = _settings(ctx)
     with _reported(settings):
@@ -297,6 +335,8 @@ def export_command(ctx: click.Context, output: str | None) -> None:
     Each outgoing connection becomes an `OrgConnection(..., adopt_id="<id>")`: paste the code into the
     current org's stack and run `pulumi up` to take the connections over without recreating them.
     Incoming connections are listed as comments (they belong to their source org's stack).
+    Needs org_connections_read to list and org_connections_write to learn which org the keys
+    belong to (GET /api/v2/org), or org_management.
     """
     settings = _settings(ctx)
     with _reported(settings):
@@ -304,10 +344,11 @@ def export_command(ctx: click.Context, output: str | None) -> None:
         conns = client.list_connections()
         current = current_org(client, conns)
     if current.id is None:
+        why = redact(str(current.error), settings.secrets()) if current.error else "GET /api/v2/org failed"
         raise CliError(
-            "cannot tell which org these keys belong to (GET /api/v2/org failed and the connections do not tell): "
-            "nothing exported",
-            EXIT_API,
+            f"cannot tell which org these keys belong to, and the connections do not tell: nothing "
+            f"exported ({why})",
+            EXIT_FORBIDDEN if isinstance(current.error, ForbiddenError) else EXIT_API,
         )
     code = render_export(current, conns)
     outgoing = sum(c.source_org_id.lower() == current.id.lower() for c in conns)
@@ -346,11 +387,19 @@ def revoke_command(ctx: click.Context, connection_id: str, yes: bool) -> None:
     """Delete connection ID (from its source or its sink org).
 
     A sink org (a hub) can cut off a source org this way. Without --yes the connection is shown and
-    confirmation asked on the terminal.
+    confirmation asked on the terminal. Needs org_connections_write (and org_connections_read to
+    show the connection first), or org_management.
     """
     settings = _settings(ctx)
     missing = f"no connection {connection_id} visible to this org"
-    with _reported(settings):
+    # With --yes only the delete is made (its 403 names org_connections_write); without it a
+    # look-up comes first, whose 403 would name only org_connections_read.
+    needs = (
+        ""
+        if yes
+        else f"revoke needs {READ_PERMISSION} to show the connection and {WRITE_PERMISSION} to delete it"
+    )
+    with _reported(settings, needs):
         client = settings.client()
         if not yes:
             conn = client.find_connection(connection_id)

@@ -59,11 +59,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 @dataclass(frozen=True)
 class CurrentOrg:
-    """The org that owns the keys, as far as it can be told (``id`` is ``None`` when unknown)."""
+    """The org that owns the keys, as far as it can be told (``id`` is ``None`` when unknown).
+
+    ``error`` is why ``GET /api/v2/org`` could not name it, when it failed.
+    """
 
     id: str | None
     name: str
     orgs: tuple[ManagedOrg, ...]
+    error: DatadogError | None = None
 
 
 def current_org(client: OrgConnectionsClient, connections: Sequence[Connection]) -> CurrentOrg:
@@ -75,9 +79,9 @@ def current_org(client: OrgConnectionsClient, connections: Sequence[Connection])
     """
     try:
         orgs = client.list_managed_orgs()
-    except DatadogError:
-        orgs = None
-    if orgs is not None:
+    except DatadogError as exc:
+        error: DatadogError = exc
+    else:
         return CurrentOrg(orgs.current_id, orgs.current.name, orgs.orgs)
     if connections:
         common = set.intersection(*({c.source_org_id.lower(), c.sink_org_id.lower()} for c in connections))
@@ -85,8 +89,8 @@ def current_org(client: OrgConnectionsClient, connections: Sequence[Connection])
             (org_id,) = common
             first = connections[0]
             name = first.source_org_name if first.source_org_id.lower() == org_id else first.sink_org_name
-            return CurrentOrg(org_id, name, ())
-    return CurrentOrg(None, "", ())
+            return CurrentOrg(org_id, name, (), error)
+    return CurrentOrg(None, "", (), error)
 
 
 def direction(conn: Connection, current: str | None) -> str:
