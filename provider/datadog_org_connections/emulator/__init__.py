@@ -27,7 +27,9 @@ from .seed import (
     parse_seed,
 )
 from .server import Emulator, EmulatorRequestHandler, EmulatorServer
-from .store import ApiError, Connection, Store
+from .failures import ApiFailure
+from .index import Connection
+from .store import Store
 
 __all__ = [
     "CONNECTION_TYPES",
@@ -36,7 +38,7 @@ __all__ = [
     "FAULT_KINDS",
     "ORG_MANAGEMENT",
     "Account",
-    "ApiError",
+    "ApiFailure",
     "Connection",
     "Emulator",
     "EmulatorRequestHandler",
