@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from .failures import ApiFailure
 from .faults import FaultConfig
 from .ratelimit import RateLimitConfig
 from .runtime import Runtime
-from .failures import ApiFailure
 from .store import parse_uuid
 
 PREFIX = "/_emulator"

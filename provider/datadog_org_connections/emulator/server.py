@@ -26,11 +26,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from .api import Caller, OrgConnectionsApi
 from .control import PREFIX as CONTROL_PREFIX
 from .control import ControlApi
+from .failures import MSG_FORBIDDEN, MSG_NOT_FOUND, ApiFailure
 from .faults import Fault, FaultConfig
 from .ratelimit import RateLimitConfig
 from .runtime import SECRET_PARAMS, Runtime, sanitize_query
 from .seed import Seed, User, load_seed, parse_seed
-from .failures import MSG_FORBIDDEN, MSG_NOT_FOUND, ApiFailure
 from .store import Authentication, Store
 
 CONNECTIONS_PATH = "/api/v2/org_connections"
