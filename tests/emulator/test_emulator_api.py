@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -440,3 +441,33 @@ def test_rate_limit_headers_values(hub: Api) -> None:
     assert first.headers["X-RateLimit-Name"] == "org_connections_list"
     assert int(first.headers["X-RateLimit-Remaining"]) - 1 == int(second.headers["X-RateLimit-Remaining"])
     assert 1 <= int(first.headers["X-RateLimit-Reset"]) <= 60
+
+
+def test_every_answer_carries_an_http_date_header(emu: Emulator, hub: Api) -> None:
+    """The client reads ``Date`` as the server's clock: every API answer has one (RFC 9110, GMT)."""
+    conn = hub.create(SPOKE_EU).json()["data"]["id"]
+    answers = [
+        hub.list(),
+        hub.create(SPOKE_US),
+        hub.patch(conn, ["metrics"]),
+        hub.create(SPOKE_EU),  # 409
+        hub.create(SPOKE_EU, ["logs", "logs"]),  # 400
+        hub.request("GET", CONNECTIONS, headers={}),  # 403
+        hub.delete(str(uuid.uuid4())),  # 404
+        hub.request("PUT", CONNECTIONS),  # 405
+        hub.request("GET", "/api/v2/org"),
+        hub.delete(conn),
+    ]
+    for status in (500, 502, 503):  # injected server errors, drawn at random: ask until each is seen
+        emu.set_faults(kinds=["server_error"], seed=status)
+        answers += [r for r in (hub.list() for _ in range(30)) if r.status_code == status][:1]
+    emu.set_faults()
+    emu.set_rate_limit(1, 60)
+    answers += [hub.list(), hub.list()]  # the second one is a 429
+    answers.append(requests.get(emu.url + "/_emulator/health", timeout=5))
+    statuses = {r.status_code for r in answers}
+    assert statuses >= {200, 400, 403, 404, 405, 409, 429, 500, 502, 503}
+    for response in answers:
+        stamp = parsedate_to_datetime(response.headers["Date"])
+        assert response.headers["Date"].endswith(" GMT") and stamp.tzinfo is not None
+        assert abs((stamp - datetime.now(timezone.utc)).total_seconds()) < 3600  # a clock, not a constant

@@ -63,7 +63,7 @@ def test_state_lists_orgs_without_keys_and_every_connection(emu: Emulator, hub: 
     a = hub.create(SPOKE_EU).json()["data"]
     b = eu.create(SPOKE_AP).json()["data"]
     state = control(emu, "GET", "/state").json()
-    assert [acc["name"] for acc in state["accounts"]] == ["acme", "globex"]
+    assert [acc["name"] for acc in state["accounts"]] == ["acme", "globex", "initech"]
     orgs = {o["name"]: o for acc in state["accounts"] for o in acc["orgs"]}
     assert orgs["hub"]["id"] == HUB.id
     assert {u["name"] for u in orgs["hub"]["users"]} == {

@@ -28,7 +28,7 @@ def default_data() -> dict[str, Any]:
 
 def test_default_seed_has_the_documented_orgs_and_keys() -> None:
     seed = load_seed()
-    assert [a.name for a in seed.accounts] == ["acme", "globex"]
+    assert [a.name for a in seed.accounts] == ["acme", "globex", "initech"]
     for org in (*ACME, GLOBEX):
         found = seed.orgs_by_id[org.id]
         assert found.name == org.name

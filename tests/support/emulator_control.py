@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -75,3 +76,15 @@ class EmulatorControl:
     def delete(self, conn_id: str) -> None:
         """Delete a connection out of band."""
         self._call("DELETE", f"connections/{conn_id}")
+
+    def deactivate(self, user: str) -> list[str]:
+        """Deactivate a user (id or name), as an admin would in Datadog: its application keys stop
+        working (403) and every connection it created is deleted. Returns the deleted ids.
+        ``reset()`` makes every user active again."""
+        answer = self._call("POST", f"users/{quote(user, safe='')}/deactivate")
+        return [c["id"] for c in answer["deleted_connections"]]
+
+    def users(self) -> dict[str, bool]:
+        """Every user of the seed by name, and whether it is active."""
+        state = self._call("GET", "state")
+        return {u["name"]: u["active"] for a in state["accounts"] for o in a["orgs"] for u in o["users"]}

@@ -12,7 +12,9 @@ Command line: ``python -m datadog_org_connections.emulator --port 8126``. See ``
 
 from __future__ import annotations
 
+from .failures import ApiFailure
 from .faults import FAULT_KINDS, FaultConfig
+from .index import Connection
 from .ratelimit import DEFAULT_RATE_LIMIT, RateLimitConfig
 from .seed import (
     CONNECTION_TYPES,
@@ -27,7 +29,7 @@ from .seed import (
     parse_seed,
 )
 from .server import Emulator, EmulatorRequestHandler, EmulatorServer
-from .store import ApiError, Connection, Store
+from .store import Store
 
 __all__ = [
     "CONNECTION_TYPES",
@@ -36,7 +38,7 @@ __all__ = [
     "FAULT_KINDS",
     "ORG_MANAGEMENT",
     "Account",
-    "ApiError",
+    "ApiFailure",
     "Connection",
     "Emulator",
     "EmulatorRequestHandler",

@@ -1,7 +1,7 @@
 """The API operations (`/api/v2/org_connections`, `/api/v2/org`, `/api/v1/org`), apart from HTTP plumbing.
 
 Each operation takes the authenticated caller, the query and the raw body, and returns
-``(status, json_body)`` or raises :class:`~.store.ApiError`. Texts recorded from the real
+``(status, json_body)`` or raises :class:`~.failures.ApiFailure`. Texts recorded from the real
 service are reproduced verbatim; for the inferred 400 cases the first error string is
 ``Validation failed for input.`` and a second one says what is wrong.
 """
@@ -13,16 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .failures import MSG_BAD_UUID, ApiFailure, invalid, msg_connection_not_found, msg_not_allowed
 from .seed import Org, User, normalize_timestamp
-from .store import (
-    MSG_BAD_UUID,
-    MSG_VALIDATION,
-    ApiError,
-    Store,
-    check_connection_types,
-    msg_not_allowed,
-    parse_uuid,
-)
+from .store import Store, check_connection_types, parse_uuid
 
 DEFAULT_LIMIT = 1000
 DEFAULT_OFFSET = 0
@@ -36,11 +29,6 @@ class Caller:
 
     org: Org
     user: User
-
-
-def invalid(detail: str) -> ApiError:
-    """A 400 for an inferred validation failure."""
-    return ApiError(400, MSG_VALIDATION, detail)
 
 
 def parse_json_body(body: bytes) -> object:
@@ -95,17 +83,15 @@ class OrgConnectionsApi:
         """``GET /api/v2/org_connections``."""
         limit = _query_int(query, "limit", DEFAULT_LIMIT, 1)
         offset = _query_int(query, "offset", DEFAULT_OFFSET, 0)
-        page, total, filtered = self.store.list_for(
+        page = self.store.list_for(
             caller.org.id,
             source_org_id=_query_str(query, "source_org_id"),
             sink_org_id=_query_str(query, "sink_org_id"),
             limit=limit,
             offset=offset,
         )
-        return 200, {
-            "data": self.store.render_many(page),
-            "meta": {"page": {"total_count": total, "total_filtered_count": filtered}},
-        }
+        counts = {"total_count": page.total_count, "total_filtered_count": page.total_filtered_count}
+        return 200, {"data": self.store.render_many(page.connections), "meta": {"page": counts}}
 
     def create(self, caller: Caller, body: bytes) -> Result:
         """``POST /api/v2/org_connections`` (200 with the new connection)."""
@@ -129,7 +115,7 @@ class OrgConnectionsApi:
         except ValueError as exc:
             raise invalid(f"data.attributes.{exc}") from None
         if len(set(types)) != len(types):
-            raise ApiError(400, msg_not_allowed(caller.org.id, sink_id))
+            raise ApiFailure(400, msg_not_allowed(caller.org.id, sink_id))
         conn = self.store.create(caller.org.id, sink_id, types, caller.user.id)
         return 200, {"data": self.store.render(conn)}
 
@@ -137,7 +123,7 @@ class OrgConnectionsApi:
         """``PATCH /api/v2/org_connections/{id}``: only the source org may update."""
         conn_id = parse_uuid(raw_id)
         if conn_id is None:
-            raise ApiError(400, MSG_BAD_UUID)
+            raise ApiFailure(400, MSG_BAD_UUID)
         document = parse_json_body(body)
         data = _member(document, "data", "body")
         if data.get("type") != "org_connection":
@@ -158,12 +144,12 @@ class OrgConnectionsApi:
         """``DELETE /api/v2/org_connections/{id}``: from the source or the sink org; 200 ``{}``."""
         conn_id = parse_uuid(raw_id)
         if conn_id is None:
-            raise ApiError(400, MSG_BAD_UUID)
+            raise ApiFailure(400, MSG_BAD_UUID)
         try:
             self.store.delete(conn_id, as_org=caller.org.id)
-        except ApiError as exc:
+        except ApiFailure as exc:
             if exc.status == 404:  # name the id as the caller spelled it
-                raise ApiError(404, f"org connection with id:{raw_id} not found not found") from None
+                raise ApiFailure(404, msg_connection_not_found(raw_id)) from None
             raise
         return 200, {}
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
+from .failures import ApiFailure
 from .faults import FaultConfig
 from .ratelimit import RateLimitConfig
 from .runtime import Runtime
-from .store import ApiError, parse_uuid
+from .store import parse_uuid
 
 PREFIX = "/_emulator"
 
@@ -26,13 +28,13 @@ def _body(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "request body is not valid JSON") from None
+        raise ApiFailure(400, "request body is not valid JSON") from None
 
 
 def _object(raw: bytes) -> Mapping[str, Any]:
     data = _body(raw)
     if not isinstance(data, Mapping):
-        raise ApiError(400, "request body must be a JSON object")
+        raise ApiFailure(400, "request body must be a JSON object")
     return data
 
 
@@ -45,7 +47,7 @@ def _number(data: Mapping[str, Any], name: str, *, positive: bool = False) -> fl
         or (positive and value == 0)
     ):
         kind = "a positive" if positive else "a non-negative"
-        raise ApiError(400, f"{name}: expected {kind} number, got {value!r}")
+        raise ApiFailure(400, f"{name}: expected {kind} number, got {value!r}")
     return float(value)
 
 
@@ -69,6 +71,8 @@ class ControlApi:
         """Answer one control request (``path`` includes the ``/_emulator`` prefix)."""
         sub = path[len(PREFIX) :].rstrip("/") or "/"
         try:
+            if sub.startswith("/users/"):
+                return self.user_action(method, sub[len("/users/") :])
             if sub.startswith("/connections/"):
                 conn_id = sub[len("/connections/") :]
                 if method == "PATCH":
@@ -83,7 +87,7 @@ class ControlApi:
             if handler is None:
                 return 405, {"errors": ["Method not allowed"]}
             return handler(body)
-        except ApiError as exc:
+        except ApiFailure as exc:
             return exc.status, exc.body()
 
     # ------------------------------------------------------------------------ endpoints
@@ -115,7 +119,7 @@ class ControlApi:
         try:
             config = FaultConfig.from_json(_body(raw))
         except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
+            raise ApiFailure(400, str(exc)) from None
         self.runtime.faults.configure(config)
         return self.get_faults(raw)
 
@@ -142,7 +146,7 @@ class ControlApi:
         else:
             limit = data.get("limit")
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise ApiError(400, f"limit: expected a positive integer, got {limit!r}")
+                raise ApiFailure(400, f"limit: expected a positive integer, got {limit!r}")
             config = RateLimitConfig(limit=limit, period=_number(data, "period", positive=True))
         self.runtime.limiter.configure(config)
         return self.get_rate_limit(raw)
@@ -150,16 +154,25 @@ class ControlApi:
     def get_state(self, _body_raw: bytes) -> Result:
         """``GET /_emulator/state``: accounts and orgs (without keys), every connection, settings."""
         seed = self.runtime.seed
+        store = self.runtime.store
         accounts = [
             {
                 "name": account.name,
+                "parent": account.parent.id if account.parent is not None else None,
                 "orgs": [
                     {
                         "id": org.id,
                         "name": org.name,
                         "public_id": org.public_id,
+                        "site": org.site,
+                        "enterprise": org.enterprise,
                         "users": [
-                            {"id": u.id, "name": u.name, "permissions": list(u.permissions)}
+                            {
+                                "id": u.id,
+                                "name": u.name,
+                                "permissions": list(u.permissions),
+                                "active": store.is_active(u.id),
+                            }
                             for u in org.users
                         ],
                     }
@@ -168,7 +181,6 @@ class ControlApi:
             }
             for account in seed.accounts
         ]
-        store = self.runtime.store
         return 200, {
             "accounts": accounts,
             "connections": store.render_many(store.all()),
@@ -188,30 +200,32 @@ class ControlApi:
         for side in ("source", "sink"):
             ref = data.get(side)
             if not isinstance(ref, str) or not ref:
-                raise ApiError(400, f"{side}: expected an org id or name")
+                raise ApiFailure(400, f"{side}: expected an org id or name")
             org = seed.resolve_org(ref)
             if org is None:
-                raise ApiError(404, "Not found", f"{side}: no org with id or name {ref!r}")
+                raise ApiFailure(404, "Not found", f"{side}: no org with id or name {ref!r}")
             refs[side] = org.id
         types = data.get("connection_types")
         if not isinstance(types, list):
-            raise ApiError(400, "connection_types: expected a list")
+            raise ApiFailure(400, "connection_types: expected a list")
         source = seed.orgs_by_id[refs["source"]]
         creator_ref = data.get("created_by")
         if creator_ref is None:
-            creator = source.default_creator()
+            creator = self.runtime.store.default_creator(source)
         else:
             creator = source.user(str(creator_ref))
             if creator is None:
-                raise ApiError(400, f"created_by: no user {creator_ref!r} in org {source.name!r}")
+                raise ApiFailure(400, f"created_by: no user {creator_ref!r} in org {source.name!r}")
+            if not self.runtime.store.is_active(creator.id):
+                raise ApiFailure(400, f"created_by: user {creator.name!r} is deactivated")
         conn_id: str | None = None
         if data.get("id") is not None:
             conn_id = parse_uuid(str(data["id"]))
             if conn_id is None:
-                raise ApiError(400, "id: expected a UUID")
+                raise ApiFailure(400, "id: expected a UUID")
         created_at = data.get("created_at")
         if created_at is not None and not isinstance(created_at, str):
-            raise ApiError(400, "created_at: expected an ISO 8601 string")
+            raise ApiFailure(400, "created_at: expected an ISO 8601 string")
         try:
             conn = self.runtime.store.create(
                 refs["source"],
@@ -222,18 +236,18 @@ class ControlApi:
                 created_at=created_at,
             )
         except ValueError as exc:  # a malformed created_at
-            raise ApiError(400, f"created_at: {exc}") from None
+            raise ApiFailure(400, f"created_at: {exc}") from None
         return 200, {"data": self.runtime.store.render(conn)}
 
     def patch_connection(self, raw_id: str, raw: bytes) -> Result:
         """``PATCH /_emulator/connections/{id}`` ``{"connection_types": [...]}``."""
         conn_id = parse_uuid(raw_id)
         if conn_id is None:
-            raise ApiError(400, "connection id must be a valid uuid")
+            raise ApiFailure(400, "connection id must be a valid uuid")
         data = _object(raw)
         types = data.get("connection_types")
         if not isinstance(types, list):
-            raise ApiError(400, "connection_types: expected a list")
+            raise ApiFailure(400, "connection_types: expected a list")
         conn = self.runtime.store.update(conn_id, types)
         return 200, {"data": self.runtime.store.render(conn)}
 
@@ -241,6 +255,26 @@ class ControlApi:
         """``DELETE /_emulator/connections/{id}``: 200 ``{}``."""
         conn_id = parse_uuid(raw_id)
         if conn_id is None:
-            raise ApiError(400, "connection id must be a valid uuid")
+            raise ApiFailure(400, "connection id must be a valid uuid")
         self.runtime.store.delete(conn_id)
         return 200, {}
+
+    def user_action(self, method: str, rest: str) -> Result:
+        """``POST /_emulator/users/{id or name}/deactivate``."""
+        user_ref, _, action = rest.rpartition("/")
+        if action != "deactivate" or not user_ref:
+            return 404, {"errors": [f"no control endpoint {PREFIX}/users/{rest}"]}
+        if method != "POST":
+            return 405, {"errors": ["Method not allowed"]}
+        return self.deactivate_user(unquote(user_ref))
+
+    def deactivate_user(self, user_ref: str) -> Result:
+        """Deactivate a user: its application keys answer 403 from now on, and every connection
+        it created is deleted (what Datadog does). 200 with the user and the deleted connections."""
+        store = self.runtime.store
+        done = store.deactivate(user_ref)
+        return 200, {
+            "user": {"id": done.user.id, "name": done.user.name, "org_id": done.org.id, "active": False},
+            "was_active": done.was_active,
+            "deleted_connections": store.render_many(done.deleted),
+        }

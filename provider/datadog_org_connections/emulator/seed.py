@@ -25,8 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .failures import NON_ENTERPRISE_MAX_SINKS
+
 DEFAULT_SEED_PATH: Path = Path(__file__).with_name("default_seed.json")
-"""The seed used when none is given: account ``acme`` (hub + three spokes) and ``globex``."""
+"""The seed used when none is given: ``acme`` (hub + three spokes), ``globex`` and ``initech``."""
 
 CONNECTION_TYPES: tuple[str, ...] = ("logs", "metrics", "audit")
 """The values a connection's ``connection_types`` may hold."""
@@ -290,7 +292,21 @@ class _SeedParser:
                     raise self.fail(f"connections[{i}].id", f"duplicate connection id {conn.id}")
                 ids.add(conn.id)
             connections.append(conn)
+        self.check_sink_limit(connections, partial)
         return Seed(accounts, connections)
+
+    def check_sink_limit(self, connections: Sequence[SeedConnection], seed: Seed) -> None:
+        """A non-Enterprise org may be the source of at most :data:`NON_ENTERPRISE_MAX_SINKS`."""
+        counts: dict[str, int] = {}
+        for i, conn in enumerate(connections):
+            source = seed.orgs_by_id[conn.source_org_id]
+            counts[source.id] = counts.get(source.id, 0) + 1
+            if not source.enterprise and counts[source.id] > NON_ENTERPRISE_MAX_SINKS:
+                raise self.fail(
+                    f"connections[{i}]",
+                    f"org {source.name!r} is not on an Enterprise plan: "
+                    f"it may share with at most {NON_ENTERPRISE_MAX_SINKS} orgs",
+                )
 
     def account(self, raw: object, where: str) -> Account:
         data = self.mapping(raw, where, _ACCOUNT_KEYS)
@@ -409,6 +425,10 @@ class _SeedParser:
         if source.account != sink.account:
             raise self.fail(
                 f"{where}.sink", f"org {sink.name!r} is in account {sink.account!r}, not {source.account!r}"
+            )
+        if source.site != sink.site:
+            raise self.fail(
+                f"{where}.sink", f"org {sink.name!r} is on site {sink.site!r}, not {source.site!r}"
             )
         types = self.strings(data["connection_types"], f"{where}.connection_types")
         if not types:

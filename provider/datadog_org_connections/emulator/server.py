@@ -26,11 +26,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from .api import Caller, OrgConnectionsApi
 from .control import PREFIX as CONTROL_PREFIX
 from .control import ControlApi
+from .failures import MSG_FORBIDDEN, MSG_NOT_FOUND, ApiFailure
 from .faults import Fault, FaultConfig
 from .ratelimit import RateLimitConfig
 from .runtime import SECRET_PARAMS, Runtime, sanitize_query
 from .seed import Seed, User, load_seed, parse_seed
-from .store import MSG_FORBIDDEN, MSG_NOT_FOUND, ApiError, Authentication, Store
+from .store import Authentication, Store
 
 CONNECTIONS_PATH = "/api/v2/org_connections"
 ORGS_PATH = "/api/v2/org"
@@ -278,7 +279,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         api: OrgConnectionsApi = self.server.api
         try:
             if identity is None or not permitted(route.operation, identity.user):
-                raise ApiError(403, MSG_FORBIDDEN)
+                raise ApiFailure(403, MSG_FORBIDDEN)
             if route.operation == "list_orgs":
                 return api.list_orgs(identity.org, query)
             if route.operation == "list_orgs_v1":
@@ -291,8 +292,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 return api.update(identity, route.conn_id or "", body)
             if route.operation == "delete":
                 return api.delete(identity, route.conn_id or "")
-            raise ApiError(405, MSG_METHOD)
-        except ApiError as exc:
+            raise ApiFailure(405, MSG_METHOD)
+        except ApiFailure as exc:
             return exc.status, exc.body()
         except Exception:  # a bug in the emulator: answer 500 rather than drop the connection
             traceback.print_exc(file=sys.stderr)
@@ -543,6 +544,10 @@ class Emulator:
             self.runtime.limiter.configure(self.runtime.default_rate_limit)
         else:
             self.runtime.limiter.configure(RateLimitConfig(limit=limit, period=period or 60.0))
+
+    def deactivate_user(self, user: str) -> list[str]:
+        """Like ``POST /_emulator/users/{user}/deactivate``; returns the ids of the deleted connections."""
+        return [c.id for c in self.runtime.store.deactivate(user).deleted]
 
     def requests_log(self) -> list[dict[str, Any]]:
         """Like ``GET /_emulator/requests``."""

@@ -1,16 +1,15 @@
-"""The emulator's data: orgs from the seed and the connections between them.
+"""The emulator's data: orgs and users from the seed, the connections between them, and who is
+deactivated.
 
-One lock guards every read and mutation, so the uniqueness of a (source, sink) pair holds under
-any concurrency. With a state file, the connections are written atomically (temporary file +
-``os.replace``) after every mutation, while the lock is held, and read back at start.
+One lock (``Store.lock``) guards every read and mutation, so the uniqueness of a (source, sink)
+pair, the non-Enterprise limit and a user's deactivation hold under any concurrency. The
+connections live in a :class:`~.index.ConnectionIndex`, so no request costs more because other
+orgs store more. With a state file, the state is written atomically after every mutation, while
+the lock is held, and read back at start.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -19,51 +18,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .failures import (
+    MSG_FORBIDDEN,
+    MSG_NOT_FOUND,
+    MSG_VALIDATION,
+    NON_ENTERPRISE_MAX_SINKS,
+    ApiFailure,
+    msg_connection_not_found,
+    msg_exists,
+    msg_not_allowed,
+    sink_limit_failure,
+)
+from .index import Connection, ConnectionIndex, Page
 from .seed import (
     CONNECTION_TYPES,
     Org,
     Seed,
     SeedConnection,
-    SeedError,
     User,
     derived_id,
     normalize_timestamp,
 )
-
-STATE_VERSION = 1
-
-MSG_FORBIDDEN = "Forbidden"
-MSG_NOT_FOUND = "Not found"
-MSG_VALIDATION = "Validation failed for input."
-MSG_BAD_UUID = "connection id must be a valid uuid"
-
-
-def msg_not_allowed(source: str, sink: str) -> str:
-    """The recorded 400 text for repeated types (also used for a connection to the org itself)."""
-    return f"connection between orgs {source} and {sink} is not allowed"
-
-
-def msg_exists(source: str, sink: str) -> str:
-    """The recorded 409 text when the (source, sink) pair already has a connection."""
-    return f"connection between orgs {source} and {sink} already exists"
-
-
-def msg_connection_not_found(conn_id: str) -> str:
-    """The recorded 404 text for an unknown connection id (the doubled "not found" is real)."""
-    return f"org connection with id:{conn_id} not found not found"
-
-
-class ApiError(Exception):
-    """An API failure: HTTP status plus the strings of the ``{"errors": [...]}`` body."""
-
-    def __init__(self, status: int, *messages: str) -> None:
-        super().__init__(f"{status}: {'; '.join(messages)}")
-        self.status = status
-        self.messages: list[str] = list(messages)
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body of the error answer."""
-        return {"errors": list(self.messages)}
+from .statefile import read_state, write_state
 
 
 def now_timestamp() -> str:
@@ -80,33 +56,6 @@ def parse_uuid(value: str) -> str | None:
 
 
 @dataclass
-class Connection:
-    """A connection from a source org to a sink org."""
-
-    id: str
-    source_org_id: str
-    sink_org_id: str
-    connection_types: list[str]
-    created_at: str
-    created_by_user_id: str | None = None
-
-    def sort_key(self) -> tuple[str, str]:
-        """Stable list order: creation time, then id."""
-        return (self.created_at, self.id)
-
-    def to_record(self) -> dict[str, Any]:
-        """The persisted form (state file)."""
-        return {
-            "id": self.id,
-            "source_org_id": self.source_org_id,
-            "sink_org_id": self.sink_org_id,
-            "connection_types": list(self.connection_types),
-            "created_at": self.created_at,
-            "created_by_user_id": self.created_by_user_id,
-        }
-
-
-@dataclass
 class Authentication:
     """The result of authenticating a request's keys."""
 
@@ -116,8 +65,18 @@ class Authentication:
 
     @property
     def valid_keys(self) -> bool:
-        """Both keys known and belonging to the same org."""
+        """Both keys known, belonging to the same org, and the user active."""
         return self.org is not None and self.user is not None
+
+
+@dataclass(frozen=True)
+class Deactivation:
+    """What deactivating a user did: the user, whether it was active, the connections deleted."""
+
+    org: Org
+    user: User
+    was_active: bool
+    deleted: list[Connection]
 
 
 def check_connection_types(value: object) -> list[str]:
@@ -138,31 +97,30 @@ def check_connection_types(value: object) -> list[str]:
 
 
 class Store:
-    """Thread-safe store of orgs (read-only, from the seed) and connections (mutable)."""
+    """Thread-safe store of orgs and users (from the seed), connections and deactivated users."""
 
     def __init__(self, seed: Seed, state_path: str | Path | None = None) -> None:
         self.seed = seed
         self.state_path: Path | None = Path(state_path) if state_path is not None else None
         self.lock = threading.RLock()
-        self._connections: dict[str, Connection] = {}
-        self._pairs: dict[tuple[str, str], str] = {}
+        self._index = ConnectionIndex()
+        self._deactivated: set[str] = set()
         if self.state_path is not None and self.state_path.exists():
-            self._load_state(self.state_path)
+            saved = read_state(self.state_path, seed)
+            for conn in saved.connections:
+                self._index.add(conn)
+            self._deactivated = saved.deactivated_user_ids
         else:
-            self._load_seed_connections()
+            self._load_seed()
             self._save()
 
     # ----------------------------------------------------------------------------- loading
 
-    def _install(self, conn: Connection) -> None:
-        self._connections[conn.id] = conn
-        self._pairs[(conn.source_org_id, conn.sink_org_id)] = conn.id
-
-    def _load_seed_connections(self) -> None:
-        self._connections.clear()
-        self._pairs.clear()
+    def _load_seed(self) -> None:
+        self._index.clear()
+        self._deactivated = set()
         for index, seeded in enumerate(self.seed.connections):
-            self._install(self._from_seed(index, seeded))
+            self._index.add(self._from_seed(index, seeded))
 
     def _from_seed(self, index: int, seeded: SeedConnection) -> Connection:
         source = self.seed.orgs_by_id[seeded.source_org_id]
@@ -181,61 +139,21 @@ class Store:
             created_by_user_id=creator,
         )
 
-    def _load_state(self, path: Path) -> None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SeedError(f"{path}: cannot read state file: {exc}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("connections"), list):
-            raise SeedError(f"{path}: state file must be an object with a 'connections' list")
-        for index, raw in enumerate(data["connections"]):
-            where = f"{path}: connections[{index}]"
-            try:
-                conn = Connection(
-                    id=str(raw["id"]),
-                    source_org_id=str(raw["source_org_id"]),
-                    sink_org_id=str(raw["sink_org_id"]),
-                    connection_types=[str(t) for t in raw["connection_types"]],
-                    created_at=str(raw["created_at"]),
-                    created_by_user_id=raw.get("created_by_user_id"),
-                )
-            except (KeyError, TypeError) as exc:
-                raise SeedError(f"{where}: malformed record ({exc})") from exc
-            for side in ("source_org_id", "sink_org_id"):
-                if getattr(conn, side) not in self.seed.orgs_by_id:
-                    raise SeedError(f"{where}.{side}: org {getattr(conn, side)} is not in the seed")
-            if (conn.source_org_id, conn.sink_org_id) in self._pairs:
-                raise SeedError(f"{where}: duplicate (source, sink) pair")
-            self._install(conn)
-
     def _save(self) -> None:
-        """Write the connections to the state file atomically (caller holds the lock)."""
-        if self.state_path is None:
-            return
-        records = [c.to_record() for c in sorted(self._connections.values(), key=Connection.sort_key)]
-        payload = json.dumps({"version": STATE_VERSION, "connections": records}, indent=2)
-        directory = self.state_path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.state_path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-            os.replace(tmp, self.state_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        """Write the state file, if any (caller holds the lock)."""
+        if self.state_path is not None:
+            write_state(self.state_path, self._index.ordered(), self._deactivated)
 
     def reset(self) -> None:
-        """Back to the seed's connections (and save them to the state file)."""
+        """Back to the seed: its connections, every user active (and save that)."""
         with self.lock:
-            self._load_seed_connections()
+            self._load_seed()
             self._save()
 
     # ------------------------------------------------------------------------------- auth
 
     def authenticate(self, api_key: str | None, app_key: str | None) -> Authentication:
-        """Resolve the org owning ``api_key`` and the user owning ``app_key`` (must be the same org)."""
+        """Resolve the org owning ``api_key`` and the active user owning ``app_key`` (same org)."""
         caller = Authentication()
         org = self.seed.org_by_api_key.get(api_key) if api_key else None
         if org is None:
@@ -247,22 +165,38 @@ class Store:
             caller.reasons.append("missing application key" if not app_key else "unknown application key")
         elif owner[0].id != org.id:
             caller.reasons.append("application key belongs to another org")
+        elif not self.is_active(owner[1].id):
+            caller.reasons.append("application key of a deactivated user")
         else:
             caller.user = owner[1]
         return caller
+
+    def is_active(self, user_id: str) -> bool:
+        """Whether the user has not been deactivated since the last reset."""
+        with self.lock:
+            return user_id not in self._deactivated
+
+    def default_creator(self, org: Org) -> User | None:
+        """The active user credited with an out-of-band connection: the first who may write them."""
+        with self.lock:
+            active = [u for u in org.users if u.id not in self._deactivated]
+        for user in active:
+            if user.can_write_connections:
+                return user
+        return active[0] if active else None
 
     # ------------------------------------------------------------------------------ reads
 
     def get(self, conn_id: str) -> Connection | None:
         """The connection with this id (a copy), if any."""
         with self.lock:
-            conn = self._connections.get(conn_id)
-            return _copy(conn) if conn is not None else None
+            conn = self._index.get(conn_id)
+            return conn.copy() if conn is not None else None
 
     def all(self) -> list[Connection]:
-        """Every connection (copies), in list order."""
+        """Every connection (copies), in list order (control endpoints only: costs O(N log N))."""
         with self.lock:
-            return [_copy(c) for c in sorted(self._connections.values(), key=Connection.sort_key)]
+            return [c.copy() for c in self._index.ordered()]
 
     def list_for(
         self,
@@ -272,23 +206,16 @@ class Store:
         sink_org_id: str | None = None,
         limit: int = 1000,
         offset: int = 0,
-    ) -> tuple[list[Connection], int, int]:
-        """One page of the connections ``org_id`` takes part in.
+    ) -> Page:
+        """One page (copies) of the connections ``org_id`` takes part in, filtered by org ids.
 
-        Returns ``(page, total_count, total_filtered_count)``: ``total_count`` counts every
-        connection of the org, ``total_filtered_count`` those matching the org id filters.
+        ``total_count`` counts every connection of the org, ``total_filtered_count`` those
+        matching the filters. Costs what the org's own page costs, whatever other orgs hold.
         """
         with self.lock:
-            mine = [c for c in self._connections.values() if org_id in (c.source_org_id, c.sink_org_id)]
-            filtered = [
-                c
-                for c in mine
-                if (source_org_id is None or c.source_org_id == source_org_id)
-                and (sink_org_id is None or c.sink_org_id == sink_org_id)
-            ]
-            filtered.sort(key=Connection.sort_key)
-            page = [_copy(c) for c in filtered[offset : offset + limit]]
-            return page, len(mine), len(filtered)
+            page = self._index.page(org_id, source_org_id, sink_org_id, limit, offset)
+            page.connections = [c.copy() for c in page.connections]
+            return page
 
     # -------------------------------------------------------------------------- mutations
 
@@ -302,24 +229,33 @@ class Store:
         conn_id: str | None = None,
         created_at: str | None = None,
     ) -> Connection:
-        """Create a connection; raises :class:`ApiError` (404 unknown/foreign sink, 400 self, 409 pair)."""
+        """Create a connection, or raise :class:`ApiFailure`.
+
+        400 repeated types or to itself; 404 unknown sink, another account or another site; 409
+        pair taken; 400 past the non-Enterprise limit (modelled); 403 creator deactivated.
+        """
         types = _checked_types(connection_types)
         if len(set(types)) != len(types):
-            raise ApiError(400, msg_not_allowed(source_org_id, sink_org_id))
+            raise ApiFailure(400, msg_not_allowed(source_org_id, sink_org_id))
         with self.lock:
             source = self.seed.orgs_by_id.get(source_org_id)
             if source is None:
-                raise ApiError(404, MSG_NOT_FOUND)
+                raise ApiFailure(404, MSG_NOT_FOUND)
             if sink_org_id == source_org_id:
-                raise ApiError(400, msg_not_allowed(source_org_id, sink_org_id))
+                raise ApiFailure(400, msg_not_allowed(source_org_id, sink_org_id))
             sink = self.seed.orgs_by_id.get(sink_org_id)
-            if sink is None or sink.account != source.account:
-                raise ApiError(404, MSG_NOT_FOUND)
-            if (source_org_id, sink_org_id) in self._pairs:
-                raise ApiError(409, msg_exists(source_org_id, sink_org_id))
+            if sink is None or sink.account != source.account or sink.site != source.site:
+                raise ApiFailure(404, MSG_NOT_FOUND)
+            if self._index.by_pair(source_org_id, sink_org_id) is not None:
+                raise ApiFailure(409, msg_exists(source_org_id, sink_org_id))
+            shared = self._index.outgoing_count(source_org_id)
+            if not source.enterprise and shared >= NON_ENTERPRISE_MAX_SINKS:
+                raise sink_limit_failure(source_org_id)
+            if created_by_user_id is not None and created_by_user_id in self._deactivated:
+                raise ApiFailure(403, MSG_FORBIDDEN)  # deactivated while its request was in flight
             new_id = conn_id or str(uuid.uuid4())
-            if new_id in self._connections:
-                raise ApiError(409, f"connection id {new_id} already exists")
+            if self._index.get(new_id) is not None:
+                raise ApiFailure(409, f"connection id {new_id} already exists")
             conn = Connection(
                 id=new_id,
                 source_org_id=source_org_id,
@@ -328,9 +264,9 @@ class Store:
                 created_at=normalize_timestamp(created_at) if created_at else now_timestamp(),
                 created_by_user_id=created_by_user_id,
             )
-            self._install(conn)
+            self._index.add(conn)
             self._save()
-            return _copy(conn)
+            return conn.copy()
 
     def update(
         self, conn_id: str, connection_types: Sequence[str], *, as_org: str | None = None
@@ -338,29 +274,51 @@ class Store:
         """Replace a connection's types.
 
         With ``as_org``, only the source org may update: another org gets the 404 an unknown id
-        gets. Types must already be validated (repeats raise 400 ``Validation failed for input.``).
+        gets. Repeated types raise 400 ``Validation failed for input.`` (the recorded text).
         """
         types = _checked_types(connection_types)
         if len(set(types)) != len(types):
-            raise ApiError(400, MSG_VALIDATION)  # recorded: exactly this one message
+            raise ApiFailure(400, MSG_VALIDATION)  # recorded: exactly this one message
         with self.lock:
-            conn = self._connections.get(conn_id)
+            conn = self._index.get(conn_id)
             if conn is None or (as_org is not None and conn.source_org_id != as_org):
-                raise ApiError(404, msg_connection_not_found(conn_id))
+                raise ApiFailure(404, msg_connection_not_found(conn_id))
             conn.connection_types = types
             self._save()
-            return _copy(conn)
+            return conn.copy()
 
     def delete(self, conn_id: str, *, as_org: str | None = None) -> Connection:
         """Delete a connection; with ``as_org`` the org must be its source or its sink (else 404)."""
         with self.lock:
-            conn = self._connections.get(conn_id)
+            conn = self._index.get(conn_id)
             if conn is None or (as_org is not None and as_org not in (conn.source_org_id, conn.sink_org_id)):
-                raise ApiError(404, msg_connection_not_found(conn_id))
-            del self._connections[conn_id]
-            del self._pairs[(conn.source_org_id, conn.sink_org_id)]
+                raise ApiFailure(404, msg_connection_not_found(conn_id))
+            self._index.remove(conn_id)
             self._save()
             return conn
+
+    def deactivate(self, user_ref: str) -> Deactivation:
+        """Deactivate a user (id or name): its application keys stop working (403) and every
+        connection it created is deleted, as Datadog does. Idempotent. 404 unknown user."""
+        org, user = self._resolve_user(user_ref)
+        with self.lock:
+            was_active = user.id not in self._deactivated
+            self._deactivated.add(user.id)
+            # The creator is a user of the source org, so the org's own connections are enough.
+            doomed = [c for c in self._index.of_org(org.id) if c.created_by_user_id == user.id]
+            for conn in doomed:
+                self._index.remove(conn.id)
+            self._save()
+            return Deactivation(org, user, was_active, doomed)
+
+    def _resolve_user(self, ref: str) -> tuple[Org, User]:
+        wanted = parse_uuid(ref) or ref
+        matches = [(o, u) for o in self.seed.orgs for u in o.users if wanted in (u.id, u.name)]
+        if not matches:
+            raise ApiFailure(404, MSG_NOT_FOUND, f"no user with id or name {ref!r}")
+        if len(matches) > 1:
+            raise ApiFailure(400, f"user name {ref!r} is ambiguous: give the user id")
+        return matches[0]
 
     # ---------------------------------------------------------------------------- render
 
@@ -395,15 +353,4 @@ def _checked_types(value: Sequence[str]) -> list[str]:
     try:
         return check_connection_types(list(value))
     except ValueError as exc:
-        raise ApiError(400, MSG_VALIDATION, str(exc)) from None
-
-
-def _copy(conn: Connection) -> Connection:
-    return Connection(
-        id=conn.id,
-        source_org_id=conn.source_org_id,
-        sink_org_id=conn.sink_org_id,
-        connection_types=list(conn.connection_types),
-        created_at=conn.created_at,
-        created_by_user_id=conn.created_by_user_id,
-    )
+        raise ApiFailure(400, MSG_VALIDATION, str(exc)) from None
