@@ -11,6 +11,7 @@ need the old plugin: `pulumi state delete` edits the state only.
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ to_hub = OrgConnection(
     OrgConnectionArgs(
         sink_org_id=config.require("hubOrgId"),
         connection_types=["logs", "metrics"],
-        adopt_id=config.require("adoptId"),  # the id of the pulumi_datadog resource
+        adopt_id=config.get("adoptId"),  # the id of the pulumi_datadog resource
     ),
 )
 pulumi.export("connection_id", to_hub.id)
@@ -222,9 +223,11 @@ def test_migration_from_pulumi_datadog_makes_no_post_and_no_delete(
 ) -> None:
     project, old_urn, conn_id = _old_stack(tmp_path, emulator)
 
-    # Step 1: the old resource's URN and id, from the state.
-    old = [r for r in project.export()["deployment"]["resources"] if r["type"] == OLD_TYPE]
-    assert [(r["urn"], r["id"]) for r in old] == [(old_urn, conn_id)]
+    # Step 1: the old resource's URN and id, as `pulumi stack --show-urns --show-ids` prints them.
+    listing = project.pulumi("stack", "--show-urns", "--show-ids").stdout
+    found = re.search(rf"URN: (\S+{re.escape(OLD_TYPE)}::to-hub)\n\s*(?:\S+\s+)?ID: (\S+)", listing)
+    assert found is not None, listing
+    assert found.groups() == (old_urn, conn_id)
     # Step 2: forget it in the state; the connection is not touched.
     project.pulumi("state", "delete", old_urn, "--yes")
     assert OLD_TYPE not in {r["type"] for r in project.resources()}
@@ -248,9 +251,14 @@ def test_migration_from_pulumi_datadog_makes_no_post_and_no_delete(
         "pulumi:providers:pulumi-python",
     ]
 
-    # Managed from now on: the next up changes nothing; destroy deletes the connection (once).
+    # Managed from now on: the next up changes nothing; dropping adopt_id (step 6) calls no API;
+    # destroy deletes the connection (once).
     again = project.up()
     assert "unchanged" in again and emulator.mutating_requests() == []
+    project.pulumi("config", "rm", "adoptId")
+    assert "~ 1 updated" in project.up()
+    assert emulator.mutating_requests() == []
+    assert project.outputs()["connection_id"] == conn_id
     project.pulumi("destroy", "--yes")
     assert [r["method"] for r in emulator.mutating_requests()] == ["DELETE"]
     assert emulator.connections() == []
