@@ -1,7 +1,8 @@
 """Datadog cross-organization connections as code, with Pulumi.
 
-- `OrgConnection` (resource.py): the resource users declare; `OrgConnectionProvider` (provider.py)
-  its lifecycle; `OrgTopology` (topology.py): hub-and-spoke or mesh of connections.
+- `OrgConnection` (resource.py): the resource users declare (inputs typed by `OrgConnectionArgs` or
+  `OrgConnectionArgsDict`; `OrgConnection.get` reads an existing one); `OrgConnectionProvider`
+  (provider.py) its lifecycle; `OrgTopology` (topology.py): hub-and-spoke or mesh of connections.
 - `OrgConnectionsClient` (client.py): the HTTP client of `/api/v2/org_connections`.
 - `datadog_org_connections.emulator`: a local emulator of the API; `cli.py`: `dd-org-connections`.
 
@@ -17,6 +18,8 @@ from ._version import __version__
 
 _EXPORTS = {
     "OrgConnection": "resource",
+    "OrgConnectionArgs": "resource",
+    "OrgConnectionArgsDict": "resource",
     "OrgConnectionProvider": "provider",
     "OrgConnectionError": "provider",
     "OrgTopology": "topology",
@@ -32,6 +35,8 @@ __all__ = [
     "Credentials",
     "ManagedOrg",
     "OrgConnection",
+    "OrgConnectionArgs",
+    "OrgConnectionArgsDict",
     "OrgConnectionError",
     "OrgConnectionProvider",
     "OrgConnectionsClient",
@@ -44,7 +49,7 @@ if TYPE_CHECKING:
     from .client import OrgConnectionsClient
     from .models import Connection, ManagedOrg
     from .provider import OrgConnectionError, OrgConnectionProvider
-    from .resource import OrgConnection
+    from .resource import OrgConnection, OrgConnectionArgs, OrgConnectionArgsDict
     from .settings import Credentials, resolve_credentials
     from .topology import OrgTopology
 

@@ -331,8 +331,19 @@ class OrgConnectionProvider(ResourceProvider):
 
     @_one_line_errors
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Refresh: find the connection by id (one filtered request); gone out of band -> leave the state."""
+        """Refresh: find the connection by id (one filtered request); gone out of band -> leave the state.
+
+        `OrgConnection.get` also reads, with no prior outputs (no `source_org_id`): the org ids are
+        unknown (the list is paged, unfiltered), and an id that is not found is an error naming it,
+        since the engine would otherwise keep the requested id with empty outputs.
+        """
         alias = props.get("source_org")
+        lookup = not props.get("source_org_id")
+        if lookup and not UUID_RE.match(id_):
+            raise OrgConnectionError(
+                f"read org connection {id_!r} failed for {_org(alias)}: the id is not a connection id (a UUID). "
+                "To fix: pass the id shown by `dd-org-connections list` to OrgConnection.get."
+            )
         try:
             conn = self.deployment.client(alias).find_connection(
                 id_, sink_org_id=props.get("sink_org_id"), source_org_id=props.get("source_org_id")
@@ -342,6 +353,12 @@ class OrgConnectionProvider(ResourceProvider):
                 exc, f"read org connection {id_}", alias, props.get("sink_org_id"), STATE_KEYS_FIXES
             ) from None
         if conn is None:
+            if lookup:
+                raise OrgConnectionError(
+                    f"read org connection {id_} failed for {_org(alias)}: no connection with this id is "
+                    f"visible to {_org(alias)}. To fix: check the id with `dd-org-connections list`, or pass "
+                    "source_org=<alias> for a connection of another org."
+                )
             return ReadResult("", {})
         return ReadResult(conn.id, _outputs(conn, props, props.get("adopted")))
 

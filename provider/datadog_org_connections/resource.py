@@ -1,20 +1,139 @@
 """`OrgConnection`: the Pulumi resource users declare in the stack of a source org.
 
-from datadog_org_connections import OrgConnection
+    from datadog_org_connections import OrgConnection, OrgConnectionArgs
 
-hub = pulumi.StackReference("organization/hub/prod")
-OrgConnection("to-hub", sink_org_id=hub.get_output("org_id"), connection_types=["logs", "metrics"])
+    hub = pulumi.StackReference("organization/hub/prod")
+    OrgConnection("to-hub", sink_org_id=hub.get_output("org_id"), connection_types=["logs", "metrics"])
+    OrgConnection("to-hub", OrgConnectionArgs(sink_org_id=..., connection_types=["logs"]), opts)
+    OrgConnection.get("existing", "<connection id>")      # read one, without managing it
+
+The inputs keep the names of `pulumi_datadog.OrgConnection` (`sink_org_id`, `connection_types`), and
+the constructor takes either an args object or keyword arguments, as Pulumi's generated SDKs do, so
+switching from the bridged resource is an import change (docs/migrating-from-pulumi-datadog.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict, overload
 
 import pulumi
 from pulumi.dynamic import Resource
 
 from .provider import OrgConnectionProvider
+
+REQUIRED_INPUTS = ("sink_org_id", "connection_types")
+OPTIONAL_INPUTS = ("source_org", "adopt_existing", "adopt_id", "validate_sink")
+OUTPUTS = ("source_org_id", "source_org_name", "sink_org_name", "created_at", "created_by", "created_by_id")
+
+
+@dataclass(kw_only=True)
+class OrgConnectionArgs:
+    """The inputs of an `OrgConnection`: `OrgConnection(name, OrgConnectionArgs(...), opts)`.
+
+    :param sink_org_id: UUID of the org receiving the data (`dd-org-connections orgs` lists them).
+    :param connection_types: non-empty list of distinct types among `logs`, `metrics`, `audit`.
+    :param source_org: alias of the source org, for stacks managing several orgs (keys in stack
+        config `orgConnections:orgs.<alias>`). Default: the stack's own org.
+    :param adopt_existing: take over the pair's existing connection instead of failing on a conflict.
+    :param adopt_id: take over exactly this existing connection (by id) instead of creating one.
+    :param validate_sink: check at preview that the sink is an org of the account (default True).
+    """
+
+    sink_org_id: pulumi.Input[str]
+    connection_types: pulumi.Input[Sequence[pulumi.Input[str]]]
+    source_org: pulumi.Input[str] | None = None
+    adopt_existing: pulumi.Input[bool] | None = None
+    adopt_id: pulumi.Input[str] | None = None
+    validate_sink: pulumi.Input[bool] | None = None
+
+
+class _RequiredArgsDict(TypedDict):
+    sink_org_id: pulumi.Input[str]
+    connection_types: pulumi.Input[Sequence[pulumi.Input[str]]]
+
+
+class OrgConnectionArgsDict(_RequiredArgsDict, total=False):
+    """The inputs of an `OrgConnection` as a typed dict: `OrgConnection(name, {...})` or `OrgConnection(name, **d)`.
+
+    Keys as in `OrgConnectionArgs`; `sink_org_id` and `connection_types` are required.
+    """
+
+    source_org: pulumi.Input[str] | None
+    adopt_existing: pulumi.Input[bool] | None
+    adopt_id: pulumi.Input[str] | None
+    validate_sink: pulumi.Input[bool] | None
+
+
+_INPUTS = REQUIRED_INPUTS + OPTIONAL_INPUTS
+
+
+def _inputs_from_mapping(resource_name: str, given: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """The six inputs from keyword arguments or an args dict; TypeError naming unknown or missing ones."""
+    unknown = sorted(set(given) - set(_INPUTS))
+    if unknown:
+        raise TypeError(
+            f"OrgConnection({resource_name!r}): unexpected {what} {', '.join(unknown)}; "
+            f"the inputs are {', '.join(_INPUTS)} (and opts)"
+        )
+    missing = [name for name in REQUIRED_INPUTS if given.get(name) is None]
+    if missing:
+        raise TypeError(
+            f"OrgConnection({resource_name!r}): missing required input(s) {', '.join(missing)}: pass "
+            "OrgConnectionArgs(sink_org_id=..., connection_types=[...]) or the keyword arguments "
+            "sink_org_id=... and connection_types=[...]"
+        )
+    return {name: given.get(name) for name in _INPUTS}
+
+
+def _resolve_args(
+    resource_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], pulumi.ResourceOptions | None]:
+    """Mirror `_utilities.get_resource_args_opts` of generated SDKs: (args object | keywords, opts).
+
+    Accepted: `(name, args, opts=None)` with an `OrgConnectionArgs` or `OrgConnectionArgsDict` (also as
+    `args=`), or `(name, opts=None, **inputs)`. Anything else is a TypeError that says which form to use.
+    """
+    kwargs = dict(kwargs)
+    rest = list(args)
+    resource_args: Any = None
+    if rest and isinstance(rest[0], (OrgConnectionArgs, Mapping)):
+        resource_args = rest.pop(0)
+    if "args" in kwargs:
+        if resource_args is not None:
+            raise TypeError(f"OrgConnection({resource_name!r}): args given twice (positionally and as args=)")
+        resource_args = kwargs.pop("args")
+        if not isinstance(resource_args, (OrgConnectionArgs, Mapping)):
+            raise TypeError(
+                f"OrgConnection({resource_name!r}): args must be an OrgConnectionArgs or an "
+                f"OrgConnectionArgsDict, got {type(resource_args).__name__}"
+            )
+    opts = rest.pop(0) if rest else None
+    if rest or (opts is not None and not isinstance(opts, pulumi.ResourceOptions)):
+        raise TypeError(
+            f"OrgConnection({resource_name!r}): after the name, pass an OrgConnectionArgs (or "
+            "OrgConnectionArgsDict) and/or a pulumi.ResourceOptions; give the inputs as keyword arguments "
+            f"(got positional {', '.join(type(a).__name__ for a in args)})"
+        )
+    if "opts" in kwargs:
+        if opts is not None:
+            raise TypeError(f"OrgConnection({resource_name!r}): opts given twice (positionally and as opts=)")
+        opts = kwargs.pop("opts")
+        if opts is not None and not isinstance(opts, pulumi.ResourceOptions):
+            raise TypeError(
+                f"OrgConnection({resource_name!r}): opts must be a pulumi.ResourceOptions, got {type(opts).__name__}"
+            )
+    if resource_args is None:
+        return _inputs_from_mapping(resource_name, kwargs, "keyword argument(s)"), opts
+    if kwargs:
+        raise TypeError(
+            f"OrgConnection({resource_name!r}): give the inputs either as args (OrgConnectionArgs) or as "
+            f"keyword arguments, not both (got args and {', '.join(sorted(kwargs))})"
+        )
+    if isinstance(resource_args, OrgConnectionArgs):
+        return {name: getattr(resource_args, name) for name in _INPUTS}, opts
+    return _inputs_from_mapping(resource_name, resource_args, "key(s) in args"), opts
 
 
 class OrgConnection(Resource, module="datadog", name="OrgConnection"):
@@ -48,9 +167,19 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
     adopt_id: pulumi.Output[str | None]
     validate_sink: pulumi.Output[bool | None]
 
+    @overload
     def __init__(
         self,
         resource_name: str,
+        args: OrgConnectionArgs | OrgConnectionArgsDict,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        resource_name: str,
+        opts: pulumi.ResourceOptions | None = None,
         *,
         sink_org_id: pulumi.Input[str],
         connection_types: pulumi.Input[Sequence[pulumi.Input[str]]],
@@ -58,37 +187,52 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
         adopt_existing: pulumi.Input[bool] | None = None,
         adopt_id: pulumi.Input[str] | None = None,
         validate_sink: pulumi.Input[bool] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    ) -> None: ...
+
+    def __init__(self, resource_name: str, *args: Any, **kwargs: Any) -> None:
         """Declare a connection from the source org to `sink_org_id`.
 
-        :param resource_name: the Pulumi name of the resource.
-        :param sink_org_id: UUID of the org receiving the data (`dd-org-connections orgs` lists them).
-        :param connection_types: non-empty list of distinct types among `logs`, `metrics`, `audit`.
-        :param source_org: alias of the source org, for stacks managing several orgs (keys in
-            stack config `orgConnections:orgs.<alias>`). Default: the stack's own org.
-        :param adopt_existing: when the pair already has a connection (made by hand, or by another
-            tool), take it over instead of failing with a conflict; its types are set to the declared ones.
-        :param adopt_id: take over exactly this existing connection (by id) instead of creating one;
-            fails if it does not join these orgs. Upstream `import_` does not work for dynamic
-            resources, so this is how to adopt (`dd-org-connections export` writes the code).
-        :param validate_sink: check at preview that the sink is an org of the account (default True;
-            set False for keys that cannot list the account's orgs).
-        :param opts: the usual Pulumi resource options.
+        Either `OrgConnection(name, OrgConnectionArgs(...), opts)` (or an `OrgConnectionArgsDict`), or
+        `OrgConnection(name, opts, sink_org_id=..., connection_types=[...], ...)`; see
+        `OrgConnectionArgs` for the inputs. `adopt_id` takes over an existing connection by id (upstream
+        `import_` does not work for dynamic resources; `dd-org-connections export` writes the code).
         """
-        props: dict[str, Any] = {
-            "sink_org_id": sink_org_id,
-            "connection_types": connection_types,
-            "source_org": source_org,
-            "adopt_existing": adopt_existing,
-            "adopt_id": adopt_id,
-            "validate_sink": validate_sink,
-            # Outputs, known after create.
-            "source_org_id": None,
-            "source_org_name": None,
-            "sink_org_name": None,
-            "created_at": None,
-            "created_by": None,
-            "created_by_id": None,
-        }
+        inputs, opts = _resolve_args(resource_name, args, kwargs)
+        self._declare(resource_name, inputs, opts)
+
+    def _declare(
+        self, resource_name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions | None
+    ) -> None:
+        props: dict[str, Any] = {name: inputs.get(name) for name in _INPUTS}
+        props.update(dict.fromkeys(OUTPUTS))  # outputs, known after create (or read)
         super().__init__(OrgConnectionProvider(), resource_name, props, opts)
+
+    @classmethod
+    def get(
+        cls,
+        resource_name: str,
+        id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        source_org: str | None = None,
+    ) -> OrgConnection:
+        """Read an existing connection into the program without managing it (`pulumi destroy` leaves it).
+
+        The connection is read at every preview and up (one paged list of the source org's
+        connections, matched by id); a connection id that the org cannot see fails the deployment
+        with an error naming the id.
+
+        :param resource_name: the Pulumi name of the resource.
+        :param id: the connection id (a UUID; `dd-org-connections list` shows them).
+        :param opts: the usual Pulumi resource options (`id` is set from the argument).
+        :param source_org: org alias whose keys read the connection (stack config
+            `orgConnections:orgs.<alias>`). Default: the stack's own org. The keys of either org of
+            the connection (source or sink) can read it.
+        """
+        conn = cls.__new__(cls)
+        conn._declare(
+            resource_name,
+            {"source_org": source_org},
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id)),
+        )
+        return conn

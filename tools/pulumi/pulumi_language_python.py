@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -168,16 +169,22 @@ def execute(argv: list[str]) -> int:
     pulumi.runtime.set_all_config(
         pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env()
     )
-    settings = pulumi.runtime.Settings(
-        monitor=args.monitor,
-        engine=args.engine,
-        project=args.project,
-        stack=args.stack,
-        parallel=int(args.parallel or 0),
-        dry_run=args.dry_run == "true",
-        organization=args.organization,
-        root_directory=args.root_directory,
-    )
+    settings_kwargs: dict[str, Any] = {
+        "monitor": args.monitor,
+        "engine": args.engine,
+        "project": args.project,
+        "stack": args.stack,
+        "parallel": int(args.parallel or 0),
+        "dry_run": args.dry_run == "true",
+        "organization": args.organization,
+        "root_directory": args.root_directory,
+    }
+    try:
+        settings = pulumi.runtime.Settings(**settings_kwargs)
+    except TypeError:
+        # Older SDKs (before root_directory) take fewer settings: pass those they know, as upstream does.
+        known = inspect.signature(pulumi.runtime.Settings.__init__).parameters
+        settings = pulumi.runtime.Settings(**{k: v for k, v in settings_kwargs.items() if k in known})
     pulumi.runtime.configure(settings)
     if args.pwd:
         os.chdir(args.pwd)

@@ -1,0 +1,82 @@
+"""A throwaway Pulumi project (Pulumi.yaml + __main__.py) run by the real CLI against the emulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from support.pulumi_cli import PulumiCLI
+from support.seed import Org
+
+
+class ProgramProject:
+    """One project directory, one stack, and a `PulumiCLI` with its own home and file backend.
+
+    `virtualenv`: the Pulumi.yaml `virtualenv` runtime option (the interpreter that runs the program
+    and the dynamic provider); without it, the interpreter of our language host (the test venv).
+    """
+
+    def __init__(self, root: Path, name: str = "proj", virtualenv: Path | None = None) -> None:
+        self.dir = root / name
+        self.dir.mkdir(parents=True)
+        runtime = "runtime: python\n"
+        if virtualenv is not None:
+            runtime = f"runtime:\n  name: python\n  options:\n    virtualenv: {virtualenv}\n"
+        (self.dir / "Pulumi.yaml").write_text(f"name: {name}\n{runtime}")
+        self.cli = PulumiCLI(root / "pulumi")
+        self.stack = "dev"
+        self.output = ""  # everything the CLI printed
+
+    def write_program(self, source: str) -> None:
+        """Replace the program (`__main__.py`)."""
+        (self.dir / "__main__.py").write_text(textwrap.dedent(source))
+
+    def init(self, org: Org, url: str, config: dict[str, str] | None = None) -> None:
+        """Create the stack with `org`'s keys (as secrets) and the emulator URL, plus `config`."""
+        self.cli.stack_init(self.stack, self.dir)
+        self.config("datadog:apiUrl", url)
+        self.config("datadog:apiKey", org.api_key, secret=True)
+        self.config("datadog:appKey", org.app_key, secret=True)
+        for key, value in (config or {}).items():
+            self.config(key, value)
+
+    def config(self, key: str, value: str, secret: bool = False, path: bool = False) -> None:
+        """`pulumi config set [--secret] [--path] KEY VALUE`."""
+        flags = [*(["--secret"] if secret else []), *(["--path"] if path else [])]
+        self.cli.run("config", "set", "--stack", self.stack, *flags, key, value, cwd=self.dir)
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`pulumi ARGS --stack dev`; the output is also kept in `self.output`."""
+        proc = self.cli.run(*args, "--stack", self.stack, cwd=self.dir, check=check)
+        self.output += proc.stdout + proc.stderr
+        return proc
+
+    def up(self) -> str:
+        """`pulumi up --yes --skip-preview`; its output."""
+        proc = self.pulumi("up", "--yes", "--skip-preview")
+        return proc.stdout + proc.stderr
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack outputs (secrets shown)."""
+        return self.cli.outputs(self.stack, self.dir)
+
+    def export(self) -> dict[str, Any]:
+        """`pulumi stack export` as a dict."""
+        return self.cli.export(self.stack, self.dir)
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """`pulumi stack import` of `state` (the shape `export` returns)."""
+        path = self.dir.parent / "state.json"
+        path.write_text(json.dumps(state))
+        self.pulumi("stack", "import", "--file", str(path))
+
+    def resources(self) -> list[dict[str, Any]]:
+        """The resources of the stack's state, the stack itself excluded."""
+        return [
+            r
+            for r in self.export()["deployment"].get("resources") or []
+            if r["type"] != "pulumi:pulumi:Stack"
+        ]
