@@ -195,6 +195,19 @@ def test_topology_and_production_rules_from_config(stack: Stack) -> None:
     )
 
 
+def test_bad_config_is_refused_naming_the_setting(stack: Stack, emulator: EmulatorControl) -> None:
+    conns = [connection("eu-to-hub", HUB.id, ["logs"])]
+    code, output = stack.run("preview", conns, {"max-sinks-per-source": {"maxSinks": "five"}})
+    assert code != 0  # the engine checks each policy's schema before anything runs
+    assert "max-sinks-per-source: maxSinks: Invalid type. Expected: integer, given: string" in output
+
+    code, output = stack.run("preview", conns, {"declared-topology": {"hubb": "hub"}})
+    assert code != 0  # a setting the schema allows but the policy does not know: a typo
+    assert violations(output) == [f"- [mandatory]  declared-topology  ({OUR_TYPE}: eu-to-hub)"]
+    assert "unknown setting(s) hubb for policy declared-topology. Fix: use only hub, allowedPairs" in output
+    assert emulator.mutating_requests() == []
+
+
 def test_the_default_limit_is_five_sinks_per_source(stack: Stack) -> None:
     sinks = [f"00000000-0000-4000-8000-{i:012d}" for i in range(6)]  # unchecked: validate_sink off
     conns = [connection(f"to-{i}", sink, ["logs"], validate_sink=False) for i, sink in enumerate(sinks)]
