@@ -10,6 +10,13 @@ fresh Python process, the way upstream does:
 
 Which interpreter runs the program: the `virtualenv` runtime option of `Pulumi.yaml` (relative to
 the project root), else `$PULUMI_PYTHON_CMD`, else the interpreter running this host.
+
+Policy packs (`pulumi preview --policy-pack DIR`): the engine (pkg/resource/plugin/plugin.go,
+`ExecPlugin`) finds `DIR/PulumiPolicy.yaml`, loads the language host of its `runtime`, and calls
+`RunPlugin` with kind "analyzer"; no `pulumi-analyzer-policy-python` executable is involved. Like
+upstream, `RunPlugin` runs `python -u -m pulumi.policy <args> DIR` in DIR (the interpreter chosen
+as above, from PulumiPolicy.yaml's options) and streams its output back; the pack prints its port
+on stdout. Unlike upstream, the pack gets no stack configuration (PULUMI_STACK, PULUMI_CONFIG).
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ import inspect
 import json
 import logging
 import os
+import queue
 import runpy
 import signal
 import subprocess
 import sys
+import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from typing import Any
 
@@ -33,14 +42,14 @@ from typing import Any
 BAIL_EXIT_CODE = 32
 
 
-def _python_for(options: dict[str, Any], root: str) -> str:
+def _python_for(options: dict[str, Any], root: str, project_file: str = "Pulumi.yaml") -> str:
     venv = options.get("virtualenv")
     if isinstance(venv, str) and venv:
         path = venv if os.path.isabs(venv) else os.path.join(root or os.getcwd(), venv)
         python = os.path.join(path, "bin", "python")
         if not os.path.exists(python):
             raise RuntimeError(
-                f"The 'virtualenv' option in Pulumi.yaml is set to {venv!r}, but {python} does not exist: "
+                f"The 'virtualenv' option in {project_file} is set to {venv!r}, but {python} does not exist: "
                 f"create it with `python3 -m venv {path}` and install the program's requirements into it"
             )
         return python
@@ -93,6 +102,24 @@ def serve(engine_address: str) -> None:
         def Cancel(self, request: Any, context: Any) -> Any:
             return empty_pb2.Empty()
 
+        def RunPlugin(self, request: Any, context: Any) -> Iterator[Any]:
+            if request.kind != "analyzer":
+                context.abort(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    f"this language host runs policy packs only, not plugins of kind {request.kind!r}",
+                )
+            info = request.info
+            options = json_format.MessageToDict(info.options) if info.HasField("options") else {}
+            pack = info.program_directory
+            try:
+                python = _python_for(options, info.root_directory or pack, "PulumiPolicy.yaml")
+            except RuntimeError as exc:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            env = dict(os.environ)
+            env.update(e.split("=", 1) for e in request.env if "=" in e)
+            cmd = [python, "-u", "-m", "pulumi.policy", *request.args, pack]
+            yield from _stream(cmd, pack, env, context.add_callback, language_pb2.RunPluginResponse)
+
         def Run(self, request: Any, context: Any) -> Any:
             info = request.info
             options = json_format.MessageToDict(info.options) if info.HasField("options") else {}
@@ -141,6 +168,38 @@ def serve(engine_address: str) -> None:
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()
     server.wait_for_termination()
+
+
+def _stream(
+    cmd: list[str], cwd: str, env: dict[str, str], on_cancel: Callable[[Callable[[], None]], Any], reply: Any
+) -> Iterator[Any]:
+    """Run `cmd`; yield its stdout/stderr as they come, then its exit code (RunPlugin's stream).
+
+    The engine stops the plugin by cancelling the call: the child is then terminated.
+    """
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    on_cancel(proc.terminate)
+    chunks: queue.Queue[tuple[str, bytes]] = queue.Queue()
+
+    def pump(name: str, pipe: Any) -> None:
+        for chunk in iter(lambda: pipe.read1(65536), b""):
+            chunks.put((name, chunk))
+        chunks.put((name, b""))
+
+    for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+        threading.Thread(target=pump, args=(name, pipe), daemon=True).start()
+    try:
+        open_pipes = 2
+        while open_pipes:
+            name, chunk = chunks.get()
+            if chunk:
+                yield reply(**{name: chunk})
+            else:
+                open_pipes -= 1
+        yield reply(exitcode=proc.wait())
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
 
 
 def _user_traceback(exc: BaseException, program: str) -> str:
