@@ -56,7 +56,7 @@ from .errors import (
     TransportError,
 )
 from .models import Connection, ManagedOrgs
-from .schema import INPUTS, changed_inputs, check_inputs, is_unknown
+from .schema import INPUTS, UUID_RE, changed_inputs, check_inputs, is_unknown
 from .stack_config import KEYS as STACK_CONFIG_KEYS
 from .stack_config import StackConfig
 
@@ -341,7 +341,7 @@ class OrgConnectionProvider(ResourceProvider):
         lookup = not props.get("source_org_id")
         if lookup and not UUID_RE.match(id_):
             raise OrgConnectionError(
-                f"read org connection {id_!r} failed for {_org(alias)}: the id is not a connection id (a UUID). "
+                f"read org connection {id_!r} failed for {org_label(alias)}: the id is not a connection id (a UUID). "
                 "To fix: pass the id shown by `dd-org-connections list` to OrgConnection.get."
             )
         try:
@@ -355,8 +355,8 @@ class OrgConnectionProvider(ResourceProvider):
         if conn is None:
             if lookup:
                 raise OrgConnectionError(
-                    f"read org connection {id_} failed for {_org(alias)}: no connection with this id is "
-                    f"visible to {_org(alias)}. To fix: check the id with `dd-org-connections list`, or pass "
+                    f"read org connection {id_} failed for {org_label(alias)}: no connection with this id is "
+                    f"visible to {org_label(alias)}. To fix: check the id with `dd-org-connections list`, or pass "
                     "source_org=<alias> for a connection of another org."
                 )
             return ReadResult("", {})
