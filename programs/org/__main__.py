@@ -5,7 +5,7 @@
 - role `spoke`: an org (a region, a business unit) that shares its data with the hub through one
   `OrgConnection`, declared with the spoke's own keys (`datadog:apiKey` / `datadog:appKey`).
 
-Stack settings live in Pulumi.<stack>.yaml at the project root.
+Stack settings live in Pulumi.<stack>.yaml at the project root (Pulumi.demo-*.yaml: the demo's).
 """
 
 import pulumi
