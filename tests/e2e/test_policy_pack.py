@@ -240,9 +240,9 @@ def test_sample_multi_org_stack_with_the_example_config(tmp_path: Path, emulator
     project = tmp_path / "multi-org"
     shutil.copytree(ROOT / "programs" / "multi-org", project, ignore=shutil.ignore_patterns("__pycache__"))
     cli = PulumiCLI(tmp_path / "pulumi", extra_env={"PULUMI_CONFIG_PASSPHRASE": "demo-passphrase"})
-    cli.stack_init("account", project)
-    cli.config_set("account", project, "datadog:apiUrl", emulator.url)
-    preview = ["preview", "--stack", "account", "--policy-pack", str(PACK)]
+    cli.stack_init("demo-account", project)
+    cli.config_set("demo-account", project, "datadog:apiUrl", emulator.url)
+    preview = ["preview", "--stack", "demo-account", "--policy-pack", str(PACK)]
 
     proc = cli.run(*preview, "--policy-pack-config", str(EXAMPLE_CONFIG), cwd=project, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
