@@ -256,14 +256,16 @@ class OrgConnectionsClient:
                 return conn
         return None
 
-    def list_managed_orgs(self) -> ManagedOrgs:
+    def list_managed_orgs(self, *, policy: RetryPolicy | None = None) -> ManagedOrgs:
         """The current org and the orgs it manages (``GET /api/v2/org``).
 
         ``current_id`` is the org the keys belong to (``data.id``). A parent org's keys also list
         its child orgs; a child org's keys list only the child. Needs ``org_connections_write``
-        or ``org_management``: a read-only key gets :class:`~.errors.ForbiddenError`.
+        or ``org_management``: a read-only key gets :class:`~.errors.ForbiddenError`. ``policy``
+        replaces the client's retries for this call (e.g. fail fast at preview).
         """
-        call = self._transport.call(Operation("list managed orgs", permission=WRITE_PERMISSION))
+        op = Operation("list managed orgs", permission=WRITE_PERMISSION)
+        call = self._transport.call(op, policy=policy)
         resp = self._transport.request(call, "GET", MANAGED_ORGS_PATH)
         return self._transport.parse(call, resp, parse_managed_orgs)
 

@@ -20,9 +20,13 @@ Data safety:
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pulumi.dynamic import (
@@ -36,7 +40,6 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from . import journal
 from .advice import (
     STATE_KEYS_FIXES,
     OrgConnectionError,
@@ -50,15 +53,15 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     DatadogError,
-    ForbiddenError,
-    InvalidInputError,
     NotFoundError,
     TransportError,
 )
+from .journal import Entry, Journal
 from .models import Connection, ManagedOrgs
 from .schema import INPUTS, UUID_RE, changed_inputs, check_inputs, is_unknown
 from .stack_config import KEYS as STACK_CONFIG_KEYS
 from .stack_config import StackConfig
+from .transport import RetryPolicy
 
 __all__ = ["OrgConnectionError", "OrgConnectionProvider"]
 
@@ -87,41 +90,67 @@ def _one_line_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: Preview-time lookups fail fast: a broken org listing must not hold `pulumi preview` for minutes.
+PROBE_POLICY = RetryPolicy(max_attempts=2, max_retry_seconds=5.0)
+
+
+@dataclass(frozen=True)
+class _Org:
+    """One source org of the stack: its client and its journal, from credentials resolved once."""
+
+    client: OrgConnectionsClient
+    journal: Journal
+
+
 class _Deployment:
     """What this provider process holds for one deployment: config, one client per org, what it learnt."""
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str | None, bool], OrgConnectionsClient] = {}
-        self._orgs: dict[str | None, ManagedOrgs] = {}
+        self._orgs: dict[str | None, _Org] = {}
+        self._listings: dict[str | None, ManagedOrgs] = {}
         self._made: set[str] = set()  # ids created or adopted by this deployment
 
-    def client(self, alias: str | None, *, probe: bool = False) -> OrgConnectionsClient:
-        """The client of an org; `probe`: a fail-fast one for preview-time lookups."""
+    def org(self, alias: str | None) -> _Org:
+        """The org behind `alias` (None: the stack's own); a ConfigurationError names what is missing."""
         with self._lock:
-            client = self._clients.get((alias, probe))
-            if client is None:
-                timeout, budget = self.config.timeout_seconds, self.config.max_retry_seconds
+            org = self._orgs.get(alias)
+            if org is None:
+                creds = self.config.credentials(alias)
+                timeout = self.config.timeout_seconds
                 client = OrgConnectionsClient(
-                    self.config.credentials(alias),
+                    creds,
                     timeout=(min(5.0, timeout), timeout),
-                    max_attempts=2 if probe else 6,
-                    max_retry_seconds=min(budget, 5.0) if probe else budget,
+                    max_retry_seconds=self.config.max_retry_seconds,
                 )
-                self._clients[(alias, probe)] = client
-            return client
+                org = self._orgs[alias] = _Org(client, Journal(creds.base_url, creds.api_key))
+            return org
+
+    def client(self, alias: str | None) -> OrgConnectionsClient:
+        """The client of an org."""
+        return self.org(alias).client
 
     def orgs(self, alias: str | None) -> ManagedOrgs:
         """The current org and the orgs it manages (``GET /api/v2/org``), once per deployment and org."""
         with self._lock:
-            cached = self._orgs.get(alias)
+            cached = self._listings.get(alias)
         if cached is not None:
             return cached
-        orgs = self.client(alias, probe=True).list_managed_orgs()
+        listing = self.client(alias).list_managed_orgs(policy=PROBE_POLICY)
         with self._lock:
-            self._orgs[alias] = orgs
-        return orgs
+            self._listings[alias] = listing
+        return listing
+
+    def settled(self, alias: str | None, sink: object, conn_id: str) -> None:
+        """The engine holds `conn_id` (it diffs, reads, updates or deletes it): the journal may forget it."""
+        if not isinstance(sink, str) or is_unknown(alias):
+            return
+        try:
+            journal = self.org(alias).journal
+        except DatadogError:
+            return  # no credentials for this org: nothing can have been journaled with them
+        journal.settled(sink, conn_id)
 
     def made(self, conn_id: str) -> None:
         """Remember that this deployment created or adopted `conn_id`."""
@@ -136,9 +165,34 @@ class _Deployment:
     def close(self) -> None:
         """Close every HTTP session."""
         with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+            for org in self._orgs.values():
+                org.client.close()
+            self._orgs.clear()
+
+
+_watching = threading.Event()
+
+
+def _exit_with_the_engine(poll_seconds: float = 1.0) -> None:
+    """In the provider host process, exit once the engine that started it is gone.
+
+    The launcher ignores SIGINT (so Ctrl-C lets the engine finish in-flight operations); should the
+    engine die without stopping the provider (a hard second Ctrl-C, a SIGKILL), this keeps the
+    provider from lingering. Only in `python -m pulumi.dynamic`, never in a user's own process.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if getattr(spec, "name", None) != "pulumi.dynamic.__main__" or _watching.is_set():
+        return
+    _watching.set()
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-the-engine", daemon=True).start()
 
 
 def _outputs(conn: Connection, inputs: dict[str, Any], adopted: str | None) -> dict[str, Any]:
@@ -170,6 +224,7 @@ class OrgConnectionProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         """Take the stack configuration (keys stay in this process's memory only)."""
+        _exit_with_the_engine()
         if self._deployment is not None:
             self._deployment.close()
         self._deployment = _Deployment(StackConfig({key: req.config.get(key) for key in STACK_CONFIG_KEYS}))
@@ -232,6 +287,7 @@ class OrgConnectionProvider(ResourceProvider):
     @_one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Replace (deleting first) when the orgs change; update in place when only the types change."""
+        self.deployment.settled(olds.get("source_org"), olds.get("sink_org_id"), _id)
         changed = changed_inputs(olds, news)
         replaces = [spec.name for spec in changed if spec.effect == "replace"]
         if replaces == ["source_org"] and self._same_org(olds, news.get("source_org")):
@@ -263,9 +319,7 @@ class OrgConnectionProvider(ResourceProvider):
                 action, adopted = f"adopt org connection {props['adopt_id']}", "id"
                 conn = self._adopt_by_id(client, props["adopt_id"], sink, alias)
             else:
-                conn, adopted = self._create_or_adopt(
-                    client, alias, sink, types, bool(props.get("adopt_existing"))
-                )
+                conn, adopted = self._create_or_adopt(alias, sink, types, bool(props.get("adopt_existing")))
             if sorted(conn.connection_types) != types:
                 action = f"set connection_types of adopted org connection {conn.id}"
                 conn = client.update_connection(conn.id, types)
@@ -275,41 +329,53 @@ class OrgConnectionProvider(ResourceProvider):
         return CreateResult(conn.id, _outputs(conn, props, adopted))
 
     def _create_or_adopt(
-        self,
-        client: OrgConnectionsClient,
-        alias: str | None,
-        sink: str,
-        types: list[str],
-        adopt_existing: bool,
+        self, alias: str | None, sink: str, types: list[str], adopt_existing: bool
     ) -> tuple[Connection, str | None]:
-        """POST the connection; on a conflict, adopt the pair's connection if asked to or if it is ours.
+        """POST the connection, journaled (see journal.py); on a conflict, adopt when asked or when ours.
 
-        "Ours" means an earlier create of this pair from this machine failed without knowing whether
-        it was applied (see journal.py), and the existing connection was made after that attempt.
-        Returns the connection and how it was adopted (None: created, or recovered as ours).
+        Returns the connection and how it was adopted: None (created), "existing" (adopt_existing
+        took a connection made elsewhere), "interrupted-create" (an earlier create of this stack,
+        on this machine, made it and the engine never recorded it).
         """
-        creds = self.deployment.config.credentials(alias)
-        key = journal.entry_key(creds.base_url, alias, creds.api_key, sink)
-        unfinished_since = journal.begin(key)
+        org = self.deployment.org(alias)
+        previous = org.journal.begin(sink)
         try:
-            conn = client.create_connection(sink, types)
-        except ConflictError:
-            # Filtered by sink, the list holds only this pair: the current org is the source.
-            found = next(iter(client.list_connections(sink_org_id=sink)), None)
-            ours = (
-                found is not None
-                and unfinished_since is not None
-                and journal.created_by_attempt(found.created_at, unfinished_since)
-            )
-            journal.end(key)
-            if found is None or not (adopt_existing or ours):
-                raise
-            return found, None if ours else "existing"
-        except (InvalidInputError, ForbiddenError, NotFoundError, ConfigurationError):
-            journal.end(key)  # refused: nothing was made
+            conn = org.client.create_connection(sink, types)
+        except ConflictError as conflict:
+            return self._on_conflict(org, sink, previous, adopt_existing, conflict)
+        except DatadogError as exc:
+            if not exc.maybe_applied:
+                org.journal.refused(sink)  # refused, or never sent: nothing was made
             raise
-        journal.end(key)
+        org.journal.answered(sink, conn.id)
         return conn, None
+
+    def _on_conflict(
+        self, org: _Org, sink: str, previous: Entry | None, adopt_existing: bool, conflict: ConflictError
+    ) -> tuple[Connection, str | None]:
+        """The pair has a connection: adopt it if asked to, or if the journal proves it ours; else re-raise."""
+        # Filtered by sink, the list holds only this pair: the current org is the source.
+        found = next(iter(org.client.list_connections(sink_org_id=sink)), None)
+        if found is None:
+            org.journal.refused(sink)
+            raise conflict  # the connection went away since: the next run creates it
+        ours = (
+            previous is not None
+            and not self.deployment.made_here(found.id)  # held by another resource of this deployment
+            and previous.claims(found.id, found.created_at, self._server_time(org, previous))
+        )
+        if ours:
+            org.journal.answered(sink, found.id)
+            return found, "interrupted-create"
+        org.journal.refused(sink)
+        if adopt_existing:
+            return found, "existing"
+        raise conflict
+
+    @staticmethod
+    def _server_time(org: _Org, entry: Entry) -> float | None:
+        """When the pending attempt started, in the server's clock (from the answers' Date headers)."""
+        return None if entry.pending is None else org.client.server_time(entry.pending)
 
     @staticmethod
     def _adopt_by_id(client: OrgConnectionsClient, conn_id: str, sink: str, alias: str | None) -> Connection:
@@ -352,6 +418,7 @@ class OrgConnectionProvider(ResourceProvider):
             raise explain(
                 exc, f"read org connection {id_}", alias, props.get("sink_org_id"), STATE_KEYS_FIXES
             ) from None
+        self.deployment.settled(alias, props.get("sink_org_id"), id_)
         if conn is None:
             if lookup:
                 raise OrgConnectionError(
@@ -366,6 +433,7 @@ class OrgConnectionProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """One PATCH of connection_types (none when only state-only inputs or the alias changed)."""
         alias = news.get("source_org")
+        self.deployment.settled(olds.get("source_org"), olds.get("sink_org_id"), id_)
         types = sorted(news["connection_types"])
         if types == sorted(olds.get("connection_types") or []):
             outs = dict(olds)
@@ -391,6 +459,7 @@ class OrgConnectionProvider(ResourceProvider):
         if self.deployment.made_here(id_):
             return  # handed over to the resource that created or adopted it in this deployment
         alias = props.get("source_org")
+        self.deployment.settled(alias, props.get("sink_org_id"), id_)
         try:
             self.deployment.client(alias).delete_connection(id_, missing_ok=True)
         except DatadogError as exc:

@@ -333,13 +333,18 @@ class ServerClock:
 class Call:
     """One logical request: attempt count, time budget, ambiguity, and the errors it raises."""
 
-    def __init__(self, transport: Transport, op: Operation, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        op: Operation,
+        deadline: float | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
         self.transport = transport
         self.op = op
+        self.policy = policy or transport.policy
         self.count = 0
-        self.deadline = (
-            transport.clock() + transport.policy.max_retry_seconds if deadline is None else deadline
-        )
+        self.deadline = transport.clock() + self.policy.max_retry_seconds if deadline is None else deadline
         self.ambiguous = False  # an attempt may have reached the server without a clear answer
         self.answered_at: float | None = None  # server time (Date) of the latest answer
 
@@ -355,9 +360,9 @@ class Call:
     def wait_or_raise(self, error: DatadogError, asked: float | None) -> None:
         """After a failed attempt, sleep before the next one, or raise ``error`` if out of budget."""
         transport = self.transport
-        if self.count >= transport.policy.max_attempts:
+        if self.count >= self.policy.max_attempts:
             raise error
-        wait = transport.policy.wait(self.count, asked, transport.rng)
+        wait = self.policy.wait(self.count, asked, transport.rng)
         if transport.clock() + wait > self.deadline:
             raise error
         log.debug("retrying in %.3fs after: %s", wait, error)
@@ -486,9 +491,9 @@ class Transport:
         if self._owns_session:
             self.session.close()
 
-    def call(self, op: Operation, deadline: float | None = None) -> Call:
-        """Start one logical request (its own budget unless it shares ``deadline``)."""
-        return Call(self, op, deadline)
+    def call(self, op: Operation, deadline: float | None = None, policy: RetryPolicy | None = None) -> Call:
+        """Start one logical request (its own budget unless it shares ``deadline``; ``policy``: not the default)."""
+        return Call(self, op, deadline, policy)
 
     def not_tls_text(self) -> str:
         """The message for an https URL whose server does not speak TLS."""

@@ -40,6 +40,8 @@ def test_rename_with_adopt_existing_hands_the_connection_over(
     old_id, old_outs = host.create(news)
     assert old_outs.get("adopted") is None  # created, not adopted (None values are not serialized)
     host.new_deployment()
+    host.diff(old_id, old_outs, news)  # a later preview: the engine holds the connection
+    host.new_deployment()
     emulator.clear_requests()
     # The engine's order for a rename without an alias: create the new name, then delete the old one.
     new_id, new_outs = host.create({**news, "adopt_existing": True})

@@ -1,0 +1,155 @@
+"""Creates the engine never recorded are finished by the next run; connections made by others still conflict.
+
+Through the provider protocol against the emulator (the journal is the provider's, in the host's
+`DDOC_JOURNAL_DIR`), and in process against a scripted server whose clock is far from ours.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
+
+from datadog_org_connections.journal import Journal
+from datadog_org_connections.provider import OrgConnectionError, OrgConnectionProvider
+from support.emulator_control import EmulatorControl
+from support.fake_server import Canned, FakeServer
+from support.provider_host import ProviderError, ProviderHost
+from support.seed import HUB, SPOKE_EU, SPOKE_US
+
+NEWS = {"sink_org_id": HUB.id, "connection_types": ["logs"]}
+
+
+@pytest.fixture
+def host(shared_emulator: Any) -> Any:
+    with ProviderHost() as provider:
+        provider.configure(SPOKE_EU.config(shared_emulator.url))
+        yield provider
+
+
+def _journal(host: ProviderHost, url: str) -> Journal:
+    return Journal(url, SPOKE_EU.api_key, project="", directory=Path(host.journal_dir))
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="microseconds")
+
+
+def test_an_answered_create_the_engine_never_recorded_is_adopted(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    made_id, _ = host.create(NEWS)  # answered, then the run dies before the engine's checkpoint
+    journal = _journal(host, emulator.url)
+    assert journal.read(HUB.id).conn_id == made_id  # type: ignore[union-attr]
+    host.new_deployment()
+    emulator.clear_requests()
+    conn_id, outs = host.create(NEWS)
+    assert conn_id == made_id and outs["adopted"] == "interrupted-create"
+    assert [(r["method"], r["status"]) for r in emulator.mutating_requests()] == [("POST", 409)]
+    # The engine now holds it: the next diff settles the entry, and the journal is empty.
+    host.new_deployment()
+    host.diff(conn_id, outs, NEWS)
+    assert journal.read(HUB.id) is None and not list(Path(host.journal_dir).glob("*.json"))
+
+
+def test_a_create_killed_before_its_answer_is_adopted_by_the_next_run(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    journal = _journal(host, emulator.url)
+    journal.begin(HUB.id)  # what a run killed while its POST was in flight leaves behind
+    late = emulator.create(SPOKE_EU.id, HUB.id, ["logs"])  # ... and that POST applied
+    conn_id, outs = host.create(NEWS)
+    assert conn_id == late["id"] and outs["adopted"] == "interrupted-create"
+    assert journal.read(HUB.id).pending is None  # type: ignore[union-attr]
+    assert len(emulator.connections()) == 1
+
+
+def test_a_connection_made_by_hand_20_seconds_before_the_attempt_conflicts(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    """Before: anything created up to 60 s before the attempt was taken as ours, and its types PATCHed."""
+    hand_made = _iso(time.time() - 20)
+    emulator._call(
+        "POST",
+        "connections",
+        {"source": SPOKE_EU.id, "sink": HUB.id, "connection_types": ["metrics"], "created_at": hand_made},
+    )
+    journal = _journal(host, emulator.url)
+    journal.begin(HUB.id)  # a create of ours that timed out after the hand-made connection existed
+    with pytest.raises(ProviderError) as err:
+        host.create(NEWS)
+    assert "already exists" in err.value.args[0]
+    assert emulator.pairs() == [(SPOKE_EU.id, HUB.id, ("metrics",))]  # untouched: no PATCH
+    assert journal.read(HUB.id) is None  # the outcome is known: nothing of ours to finish
+
+
+def test_a_second_declaration_of_a_pair_made_in_this_run_is_not_adopted(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    host.create(NEWS)
+    with pytest.raises(ProviderError) as err:
+        host.create(NEWS)  # another resource of the same deployment declaring the same pair
+    assert "already exists" in err.value.args[0]
+
+
+def test_a_refused_create_leaves_nothing_behind(host: ProviderHost, emulator: EmulatorControl) -> None:
+    with pytest.raises(ProviderError):
+        host.create({**NEWS, "sink_org_id": "00000000-0000-1000-8000-000000000000"})  # 404
+    assert not list(Path(host.journal_dir).glob("*.json"))
+
+
+# --- the server's clock, in process, against a scripted server an hour behind us ----------------
+
+
+def _provider(url: str, journal_dir: Path, monkeypatch: pytest.MonkeyPatch) -> OrgConnectionProvider:
+    monkeypatch.setenv("DDOC_JOURNAL_DIR", str(journal_dir))
+    monkeypatch.delenv("PULUMI_PROJECT", raising=False)
+    provider = OrgConnectionProvider()
+    config = {"datadog:apiKey": SPOKE_EU.api_key, "datadog:appKey": SPOKE_EU.app_key, "datadog:apiUrl": url}
+    provider.configure(ConfigureRequest(Config(config, "test")))  # what the provider host passes
+    return provider
+
+
+def _answers(server: FakeServer, created_at: str, server_now: float) -> None:
+    date = formatdate(server_now, usegmt=True)
+    conn = {
+        "type": "org_connection",
+        "id": "7e9d4a43-4224-4bdd-8e14-66037db578b1",
+        "attributes": {"created_at": created_at, "connection_types": ["logs"]},
+        "relationships": {
+            "source_org": {"data": {"type": "orgs", "id": SPOKE_EU.id, "name": "spoke-eu"}},
+            "sink_org": {"data": {"type": "orgs", "id": HUB.id, "name": "hub"}},
+        },
+    }
+    server.enqueue(
+        Canned(409, {"errors": ["connection between orgs a and b already exists"]}, date=date),
+        Canned(
+            200, {"data": [conn], "meta": {"page": {"total_count": 1, "total_filtered_count": 1}}}, date=date
+        ),
+    )
+
+
+@pytest.mark.parametrize(("after_attempt", "adopted"), [(5.0, True), (-20.0, False)])
+def test_attempt_times_are_compared_in_the_servers_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after_attempt: float, adopted: bool
+) -> None:
+    skew = -3600.0  # the server's clock is an hour behind ours
+    with FakeServer() as server:
+        provider = _provider(server.url, tmp_path, monkeypatch)
+        started = time.time()
+        Journal(server.url, SPOKE_EU.api_key, project="", directory=tmp_path).begin(HUB.id)
+        created = started + skew + after_attempt  # in the server's clock
+        _answers(server, _iso(created), started + skew + 1)
+        if adopted:
+            result = provider.create(NEWS)
+            assert result.outs["adopted"] == "interrupted-create"
+        else:
+            with pytest.raises(OrgConnectionError, match="already exists"):
+                provider.create(NEWS)
+    assert SPOKE_US.id not in str(server.requests)
