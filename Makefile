@@ -5,6 +5,6 @@ demo:
 test:
 	./scripts/test
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+	./scripts/lint
 bench:
 	./scripts/bench

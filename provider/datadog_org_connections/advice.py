@@ -1,9 +1,10 @@
-"""What to do about an error: one table of fixes keyed by error class.
+"""What to do about an error: one table keyed by error class, read by the provider and the CLI.
 
 `explain` turns a client error into the one line `pulumi up` shows: what failed, for which orgs,
-why (the API's own text), and what to do. The fix comes from :data:`FIXES`, the first entry along
-the error's class hierarchy; a caller may pass overrides for its situation (a refresh or destroy
-runs with the keys recorded in the state, so a 403 there calls for different advice).
+why (the API's own text), and what to do. The fix comes from :data:`ADVICE`, the entry of the first
+class along the error's hierarchy, which also gives the status `dd-org-connections` exits with. A
+caller may override the fix for its situation (a refresh or destroy runs with the keys recorded in
+the state, so a 403 there calls for other advice: :data:`STATE_KEYS_FIXES`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .errors import (
     ConfigurationError,
@@ -27,9 +29,17 @@ from .errors import (
 )
 
 __all__ = [
-    "FIXES",
+    "ADVICE",
+    "EXIT_API",
+    "EXIT_CONFIG",
+    "EXIT_FORBIDDEN",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
     "STATE_KEYS_FIXES",
+    "Advice",
     "OrgConnectionError",
+    "advice_for",
     "explain",
     "fix_for",
     "hide_traceback_of_report",
@@ -37,38 +47,68 @@ __all__ = [
     "restore_traceback_limit",
 ]
 
+#: Exit statuses of `dd-org-connections` (documented in docs/cli.md; scripts rely on them).
+EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_FORBIDDEN = 0, 1, 2, 3, 4, 5
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What to do about one class of error: the fix `pulumi up` shows, the status the CLI exits with."""
+
+    fix: str
+    exit_code: int = EXIT_API
+
+
 Fixes = Mapping[type[DatadogError], str]
 
-FIXES: Fixes = {
-    ConfigurationError: "fix the stack configuration named above, then run the command again",
-    ForbiddenError: (
+ADVICE: Mapping[type[DatadogError], Advice] = {
+    ConfigurationError: Advice(
+        "fix the stack configuration named above, then run the command again", EXIT_CONFIG
+    ),
+    ForbiddenError: Advice(
         "check that the API and application keys belong to the source org and that the application key's "
         "user has the permission named above (org_connections_write to create, update and delete; "
-        "org_connections_read to read; the older org_management grants both)"
+        "org_connections_read to read; the older org_management grants both)",
+        EXIT_FORBIDDEN,
     ),
-    ConflictError: (
+    ConflictError: Advice(
         "if you renamed this resource, declare the old name so Pulumi moves it instead of making a new "
         'one: opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="<old name>")]); if the connection '
         "was made by hand or by a tool no stack tracks, take it over with adopt_existing=True (or "
         "adopt_id='<connection id>'), never while another stack manages it; `dd-org-connections "
         "reconcile` shows which stack holds which connection"
     ),
-    NotFoundError: (
+    NotFoundError: Advice(
         "check that sink_org_id is the UUID of an org in the same Datadog account and on the same site "
-        "(dd-org-connections orgs, with the parent org's keys, lists them)"
+        "(dd-org-connections orgs, with the parent org's keys, lists them)",
+        EXIT_NOT_FOUND,
     ),
-    InvalidInputError: (
+    InvalidInputError: Advice(
         "check sink_org_id (not the source org itself) and connection_types (distinct logs/metrics/audit); "
         "an org without an Enterprise plan can share with at most 5 other orgs"
     ),
-    RateLimitedError: "the API kept rate-limiting after retries: run again later or with a lower --parallel",
-    TransportError: (
+    RateLimitedError: Advice(
+        "the API kept rate-limiting after retries: run again later or with a lower --parallel"
+    ),
+    TransportError: Advice(
         "check datadog:apiUrl (or datadog:site) and that the API is reachable from here; after a passing "
         "outage, run `pulumi up` again (it converges safely)"
     ),
-    ServerError: "the Datadog API was unavailable after retries: run `pulumi up` again (it converges safely)",
-    ResponseFormatError: "the API answered in an unexpected shape: run `pulumi refresh`, then `pulumi up` again",
+    ServerError: Advice(
+        "the Datadog API was unavailable after retries: run `pulumi up` again (it converges safely)"
+    ),
+    ResponseFormatError: Advice(
+        "the API answered in an unexpected shape: run `pulumi refresh`, then `pulumi up` again"
+    ),
 }
+
+_DEFAULT = Advice("run `pulumi refresh`, then `pulumi up` again")
+
+
+def advice_for(exc: DatadogError) -> Advice:
+    """The advice for ``exc``: the entry of the first class along its hierarchy."""
+    return next((ADVICE[cls] for cls in type(exc).__mro__ if cls in ADVICE), _DEFAULT)
+
 
 #: `pulumi refresh` and `pulumi destroy` configure the provider from the stack config recorded in
 #: the state by the last `pulumi up`, not from the current stack config.
@@ -81,8 +121,6 @@ STATE_KEYS_FIXES: Fixes = {
         "org_connections_read (to read) and org_connections_write (to delete); org_management grants both"
     ),
 }
-
-_DEFAULT_FIX = "run `pulumi refresh`, then `pulumi up` again"
 
 
 class OrgConnectionError(Exception):
@@ -128,12 +166,11 @@ def restore_traceback_limit() -> None:
 
 
 def fix_for(exc: DatadogError, overrides: Fixes | None = None) -> str:
-    """The advice for ``exc``: the first entry along its class hierarchy, overrides first."""
-    for table in (overrides or {}, FIXES):
-        for cls in type(exc).__mro__:
-            if cls in table:
-                return table[cls]
-    return _DEFAULT_FIX
+    """The fix for ``exc``: an override for the caller's situation first, else :data:`ADVICE`."""
+    for cls in type(exc).__mro__:
+        if overrides and cls in overrides:
+            return overrides[cls]
+    return advice_for(exc).fix
 
 
 def org_label(alias: str | None) -> str:

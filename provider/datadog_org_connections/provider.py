@@ -5,9 +5,10 @@ provider object from the resources' state once, and calls `configure()` with the
 configuration. The pickled object holds nothing: keys, HTTP clients and what the provider learns
 during the deployment live in a `_Deployment` made by `configure()`, in this process's memory only.
 
-Requests per operation: create 1 (POST), update 1 (PATCH), delete 1 (DELETE), read 1 (a list
-filtered by both org ids), preview of an unchanged resource 0; a preview that creates or moves a
-connection checks the sink against the account's orgs once per org and process (1 GET).
+Requests per operation: create 1 (POST), update 1 (PATCH), delete 1 (DELETE), preview of an
+unchanged resource 0; a refresh lists each source org's connections once (ceil(N/1000) requests
+for N connections), whatever the number of resources; a preview that creates or moves a connection
+checks the sink against the account's orgs once per org and process (1 GET).
 
 Data safety:
 - a replacement deletes the old connection before creating the new one (the pair may survive the
@@ -94,6 +95,14 @@ def _one_line_errors(method: F) -> F:
 PROBE_POLICY = RetryPolicy(max_attempts=2, max_retry_seconds=5.0)
 
 
+class _Listing:
+    """The connections of one source org, listed once (all pages) for the reads of one command."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one fetch in flight: concurrent first reads wait for it
+        self.by_id: dict[str, Connection] | None = None
+
+
 @dataclass(frozen=True)
 class _Org:
     """One source org of the stack: its client and its journal, from credentials resolved once."""
@@ -111,6 +120,11 @@ class _Deployment:
         self._orgs: dict[str | None, _Org] = {}
         self._listings: dict[str | None, ManagedOrgs] = {}
         self._made: set[str] = set()  # ids created or adopted by this deployment
+        # Reads happen in `pulumi refresh` (and `up --refresh`, `OrgConnection.get`), whose provider
+        # process serves that one command: a source org's connections are listed once for all its
+        # reads. Any create, update or delete drops the lists, so that an engine interleaving reads
+        # with mutations in one process would still read what the API holds now.
+        self._connections: dict[tuple[str | None, str], _Listing] = {}
 
     def org(self, alias: str | None) -> _Org:
         """The org behind `alias` (None: the stack's own); a ConfigurationError names what is missing."""
@@ -141,6 +155,21 @@ class _Deployment:
         with self._lock:
             self._listings[alias] = listing
         return listing
+
+    def connection(self, alias: str | None, source_org_id: str, conn_id: str) -> Connection | None:
+        """The connection `conn_id` of source org `source_org_id` (as `alias`'s keys list it), or None if gone."""
+        with self._lock:
+            listing = self._connections.setdefault((alias, source_org_id.lower()), _Listing())
+        with listing.lock:
+            if listing.by_id is None:
+                found = self.client(alias).list_connections(source_org_id=source_org_id)
+                listing.by_id = {c.id.lower(): c for c in found}
+            return listing.by_id.get(conn_id.lower())
+
+    def mutated(self) -> None:
+        """A create, update or delete ran: the listed connections may be stale."""
+        with self._lock:
+            self._connections.clear()
 
     def settled(self, alias: str | None, sink: object, conn_id: str) -> None:
         """The engine holds `conn_id` (it diffs, reads, updates or deletes it): the journal may forget it."""
@@ -313,6 +342,7 @@ class OrgConnectionProvider(ResourceProvider):
         sink: str = props["sink_org_id"]
         types: list[str] = sorted(props["connection_types"])
         action, adopted = "create org connection", None
+        self.deployment.mutated()
         try:
             client = self.deployment.client(alias)
             if props.get("adopt_id"):
@@ -334,8 +364,9 @@ class OrgConnectionProvider(ResourceProvider):
         """POST the connection, journaled (see journal.py); on a conflict, adopt when asked or when ours.
 
         Returns the connection and how it was adopted: None (created), "existing" (adopt_existing
-        took a connection made elsewhere), "interrupted-create" (an earlier create of this stack,
-        on this machine, made it and the engine never recorded it).
+        took a connection made elsewhere), "earlier-create" (an earlier create of this project on
+        this machine made it, and the engine was not known to hold it: a killed `pulumi up`, or the
+        old name of a resource renamed right after its create, which then hands it over).
         """
         org = self.deployment.org(alias)
         previous = org.journal.begin(sink)
@@ -366,7 +397,7 @@ class OrgConnectionProvider(ResourceProvider):
         )
         if ours:
             org.journal.answered(sink, found.id)
-            return found, "interrupted-create"
+            return found, "earlier-create"
         org.journal.refused(sink)
         if adopt_existing:
             return found, "existing"
@@ -397,37 +428,37 @@ class OrgConnectionProvider(ResourceProvider):
 
     @_one_line_errors
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Refresh: find the connection by id (one filtered request); gone out of band -> leave the state.
+        """Refresh: find the connection by id in its source org's connections (listed once per command).
 
-        `OrgConnection.get` also reads, with no prior outputs (no `source_org_id`): the org ids are
-        unknown (the list is paged, unfiltered), and an id that is not found is an error naming it,
-        since the engine would otherwise keep the requested id with empty outputs.
+        A connection gone out of band leaves the state. `OrgConnection.get` also reads, with no prior
+        outputs (no `source_org_id`): then the list is paged, unfiltered, and an id that is not found is
+        an error naming it, since the engine would otherwise keep the requested id with empty outputs.
         """
-        alias = props.get("source_org")
-        lookup = not props.get("source_org_id")
-        if lookup and not UUID_RE.match(id_):
+        alias, source = props.get("source_org"), props.get("source_org_id")
+        if not source and not UUID_RE.match(id_):
             raise OrgConnectionError(
-                f"read org connection {id_!r} failed for {org_label(alias)}: the id is not a connection id (a UUID). "
-                "To fix: pass the id shown by `dd-org-connections list` to OrgConnection.get."
+                f"read org connection {id_!r} failed for {org_label(alias)}: the id is not a connection id "
+                "(a UUID). To fix: pass the id shown by `dd-org-connections list` to OrgConnection.get."
             )
         try:
-            conn = self.deployment.client(alias).find_connection(
-                id_, sink_org_id=props.get("sink_org_id"), source_org_id=props.get("source_org_id")
-            )
+            if source:
+                conn = self.deployment.connection(alias, source, id_)
+            else:
+                conn = self.deployment.client(alias).find_connection(id_)
         except DatadogError as exc:
             raise explain(
                 exc, f"read org connection {id_}", alias, props.get("sink_org_id"), STATE_KEYS_FIXES
             ) from None
         self.deployment.settled(alias, props.get("sink_org_id"), id_)
-        if conn is None:
-            if lookup:
-                raise OrgConnectionError(
-                    f"read org connection {id_} failed for {org_label(alias)}: no connection with this id is "
-                    f"visible to {org_label(alias)}. To fix: check the id with `dd-org-connections list`, or pass "
-                    "source_org=<alias> for a connection of another org."
-                )
+        if conn is not None:
+            return ReadResult(conn.id, _outputs(conn, props, props.get("adopted")))
+        if source:
             return ReadResult("", {})
-        return ReadResult(conn.id, _outputs(conn, props, props.get("adopted")))
+        raise OrgConnectionError(
+            f"read org connection {id_} failed for {org_label(alias)}: no connection with this id is visible to "
+            f"{org_label(alias)}. To fix: check the id with `dd-org-connections list`, or pass "
+            "source_org=<alias> for a connection of another org."
+        )
 
     @_one_line_errors
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -441,6 +472,7 @@ class OrgConnectionProvider(ResourceProvider):
                 {spec.name: news.get(spec.name) for spec in INPUTS if spec.name != "connection_types"}
             )
             return UpdateResult(outs)
+        self.deployment.mutated()
         try:
             conn = self.deployment.client(alias).update_connection(id_, types)
         except NotFoundError:
@@ -460,6 +492,7 @@ class OrgConnectionProvider(ResourceProvider):
             return  # handed over to the resource that created or adopted it in this deployment
         alias = props.get("source_org")
         self.deployment.settled(alias, props.get("sink_org_id"), id_)
+        self.deployment.mutated()
         try:
             self.deployment.client(alias).delete_connection(id_, missing_ok=True)
         except DatadogError as exc:

@@ -6,7 +6,7 @@ callers' safety needs (``docs/client.md`` states them for users):
 
 * :class:`Operation`: what a call does (text, org ids, mutation, the permission a 403 names).
 * :class:`RetryPolicy`: attempts, wall-time budget, backoff with jitter, ``X-RateLimit-Reset``.
-* :func:`classify`: a ``requests`` failure as a :class:`Failure` (sent? retryable? configuration?).
+* :func:`~.network_failures.classify` (its own module): a ``requests`` failure as a ``Failure``.
 * :class:`ServerClock`: the server's clock, from the ``Date`` header of every answer.
 * :class:`Call`: one logical request (attempts, deadline, ambiguity) and the one error factory,
   :meth:`Call.error` (operation, orgs, attempts, ``maybe_applied``, redaction of the keys).
@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import random
-import ssl
 import threading
 import time
 import urllib.parse
@@ -38,7 +37,6 @@ from typing import Any, TypeVar
 import requests
 import requests.adapters
 import requests.utils
-import urllib3.exceptions as u3
 
 from ._version import __version__
 from .errors import (
@@ -50,9 +48,9 @@ from .errors import (
     ResponseFormatError,
     TransportError,
     error_class,
-    one_line,
 )
 from .models import describe_error_body, parse_http_date, parse_json
+from .network_failures import Failure, Timeout, classify
 from .settings import Credentials
 
 __all__ = [
@@ -83,8 +81,6 @@ WRITE_PERMISSION = "org_connections_write"
 #: Resolution of the server times this module reports: the HTTP ``Date`` header counts whole
 #: seconds. See :meth:`ServerClock.server_time` for the bounds of an estimate.
 SERVER_TIME_RESOLUTION = 1.0
-
-Timeout = float | tuple[float, float]
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=DatadogError)
@@ -160,120 +156,6 @@ def rate_limit_reset(resp: requests.Response) -> float | None:
     if not math.isfinite(value) or value < 0:
         return None
     return value
-
-
-# ------------------------------------------------------------------------------ failures
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A request that got no HTTP answer."""
-
-    summary: str
-    sent: bool  # the request may have reached the server
-    retryable: bool
-    config: bool = False  # a local configuration problem (bad URL, bad header)
-    not_tls: bool = False  # the server answered the TLS handshake with something else (plain HTTP?)
-
-
-def _chain(exc: BaseException) -> list[object]:
-    """``exc`` and everything it wraps (args, urllib3 ``reason``, causes), breadth first."""
-    seen: set[int] = set()
-    out: list[object] = []
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop(0)
-        if id(item) in seen or len(out) > 50:
-            continue
-        seen.add(id(item))
-        out.append(item)
-        if isinstance(item, BaseException):
-            todo.extend(a for a in item.args if isinstance(a, BaseException))
-            todo.extend(x for x in (getattr(item, "reason", None), item.__cause__, item.__context__) if x)
-    return out
-
-
-#: OpenSSL's reasons when the peer answers a ClientHello with something that is not TLS.
-_NOT_TLS_REASONS = frozenset(
-    [
-        "WRONG_VERSION_NUMBER",
-        "RECORD_LAYER_FAILURE",
-        "PACKET_LENGTH_TOO_LONG",
-        "HTTP_REQUEST",
-        "UNKNOWN_PROTOCOL",
-    ]
-)
-
-_BUILD_ERRORS = (
-    requests.exceptions.InvalidURL,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.InvalidHeader,
-    requests.exceptions.URLRequired,
-)
-
-
-def _tls_failure(chain: list[object]) -> Failure:
-    ssl_errors = [x for x in chain if isinstance(x, ssl.SSLError)]
-    if any(getattr(x, "reason", None) in _NOT_TLS_REASONS for x in ssl_errors):
-        return Failure(
-            "the server does not speak TLS", sent=False, retryable=False, config=True, not_tls=True
-        )
-    verify = next((x for x in ssl_errors if isinstance(x, ssl.SSLCertVerificationError)), None)
-    if verify is not None:
-        why = verify.verify_message or "certificate verify failed"
-        return Failure(
-            f"TLS failure: the server's certificate was refused ({why})", sent=False, retryable=False
-        )
-    reason = next((str(x.reason) for x in ssl_errors if getattr(x, "reason", None)), "")
-    text = reason.replace("_", " ").lower() if reason else "handshake failed"
-    return Failure(f"TLS failure: {text}", sent=False, retryable=False)
-
-
-def _connection_failure(chain: list[object], connect_t: float) -> Failure:
-    def has(kind: type[BaseException]) -> bool:
-        return any(isinstance(x, kind) for x in chain)
-
-    if has(u3.NameResolutionError):
-        return Failure("could not resolve the API host (DNS failure)", sent=False, retryable=True)
-    if has(u3.NewConnectionError):
-        why = "connection refused" if has(ConnectionRefusedError) else "could not connect"
-        return Failure(why, sent=False, retryable=True)
-    if has(u3.ConnectTimeoutError):
-        return Failure(f"timed out connecting (connect timeout {connect_t:g}s)", sent=False, retryable=True)
-    if has(ConnectionResetError):
-        return Failure("connection reset by the server before an answer arrived", sent=True, retryable=True)
-    return Failure("connection closed by the server before an answer arrived", sent=True, retryable=True)
-
-
-def classify(exc: requests.RequestException, timeout: Timeout) -> Failure:
-    """Describe a ``requests`` exception and say whether the request may have been sent."""
-    connect_t, read_t = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    if isinstance(exc, _BUILD_ERRORS):
-        return Failure(
-            f"request could not be built ({type(exc).__name__})", sent=False, retryable=False, config=True
-        )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return Failure(f"timed out connecting (connect timeout {connect_t:g}s)", sent=False, retryable=True)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return _tls_failure(_chain(exc))
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return Failure(f"no answer within the read timeout of {read_t:g}s", sent=True, retryable=True)
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
-        return Failure(
-            "the connection broke while the answer was being read (body cut off)", sent=True, retryable=True
-        )
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return Failure(f"proxy failure: {_short(exc)}", sent=True, retryable=True)
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return _connection_failure(_chain(exc), connect_t)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return Failure("timed out", sent=True, retryable=True)
-    return Failure(f"request failed: {_short(exc)}", sent=True, retryable=False)
-
-
-def _short(exc: BaseException) -> str:
-    return one_line(f"{type(exc).__name__}: {exc}", 240)
 
 
 # ------------------------------------------------------------------------------- answers

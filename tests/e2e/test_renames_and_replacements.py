@@ -108,6 +108,7 @@ def test_rename_conflict_advice_then_adopt_existing_keeps_the_connection(
     stack.declare({"name": "to-hub", "sink": HUB.id})
     stack.up()
     [conn_id] = _api_ids(emulator)
+    stack.run("preview")  # the engine holds the connection: the journal of creates forgets it
 
     stack.declare({"name": "hub-conn", "sink": HUB.id})  # renamed, no alias
     failed = stack.up(check=False)
@@ -121,6 +122,19 @@ def test_rename_conflict_advice_then_adopt_existing_keeps_the_connection(
     assert _calls(emulator) == ["POST 409"]  # adopted; the old name's delete was a hand-over: no DELETE
     assert _api_ids(emulator) == {conn_id}
     assert stack.cli.outputs("dev", stack.dir)["hub-conn"] == conn_id
+    _agree(stack, emulator)
+
+
+def test_rename_right_after_the_create_is_a_hand_over(stack: Stack, emulator: EmulatorControl) -> None:
+    """Before any other command, the journal still remembers this machine's create: it is taken over."""
+    stack.declare({"name": "to-hub", "sink": HUB.id})
+    stack.up()
+    [conn_id] = _api_ids(emulator)
+    stack.declare({"name": "hub-conn", "sink": HUB.id})
+    emulator.clear_requests()
+    stack.up()
+    assert _calls(emulator) == ["POST 409"]  # no DELETE
+    assert _api_ids(emulator) == {conn_id}
     _agree(stack, emulator)
 
 

@@ -50,7 +50,7 @@ def test_an_answered_create_the_engine_never_recorded_is_adopted(
     host.new_deployment()
     emulator.clear_requests()
     conn_id, outs = host.create(NEWS)
-    assert conn_id == made_id and outs["adopted"] == "interrupted-create"
+    assert conn_id == made_id and outs["adopted"] == "earlier-create"
     assert [(r["method"], r["status"]) for r in emulator.mutating_requests()] == [("POST", 409)]
     # The engine now holds it: the next diff settles the entry, and the journal is empty.
     host.new_deployment()
@@ -65,7 +65,7 @@ def test_a_create_killed_before_its_answer_is_adopted_by_the_next_run(
     journal.begin(HUB.id)  # what a run killed while its POST was in flight leaves behind
     late = emulator.create(SPOKE_EU.id, HUB.id, ["logs"])  # ... and that POST applied
     conn_id, outs = host.create(NEWS)
-    assert conn_id == late["id"] and outs["adopted"] == "interrupted-create"
+    assert conn_id == late["id"] and outs["adopted"] == "earlier-create"
     assert journal.read(HUB.id).pending is None  # type: ignore[union-attr]
     assert len(emulator.connections()) == 1
 
@@ -148,7 +148,7 @@ def test_attempt_times_are_compared_in_the_servers_clock(
         _answers(server, _iso(created), started + skew + 1)
         if adopted:
             result = provider.create(NEWS)
-            assert result.outs["adopted"] == "interrupted-create"
+            assert result.outs["adopted"] == "earlier-create"
         else:
             with pytest.raises(OrgConnectionError, match="already exists"):
                 provider.create(NEWS)

@@ -130,7 +130,8 @@ def test_lifecycle_with_one_request_per_operation(host: ProviderHost, emulator: 
     assert read_id == conn_id and read_outs["connection_types"] == ["logs", "metrics"]
     calls = emulator.requests()
     assert len(calls) == 1 and calls[0]["method"] == "GET"
-    assert calls[0]["query"]["sink_org_id"] == HUB.id and calls[0]["query"]["source_org_id"] == SPOKE_EU.id
+    # The source org's connections, listed once for every read of this command (a refresh).
+    assert calls[0]["query"]["source_org_id"] == SPOKE_EU.id and calls[0]["query"]["limit"] == "1000"
 
     emulator.clear_requests()
     new_outs = host.update(conn_id, outs, {**inputs, "connection_types": ["logs"]})
