@@ -504,7 +504,7 @@ def emulator_command(
 
 
 # Commands in their own modules, imported last: they use the helpers above and register on `cli`.
-from . import reconcile  # noqa: E402, F401
+from . import graph, reconcile  # noqa: E402, F401
 
 
 def main() -> None:
