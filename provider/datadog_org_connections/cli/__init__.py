@@ -179,8 +179,9 @@ class _Group(click.Group):
 Every command acts as the org that owns the keys (the "current org"). Keys and site come from
 the environment: DD_API_KEY (or DATADOG_API_KEY), DD_APP_KEY (or DATADOG_APP_KEY), DD_SITE,
 DD_HOST (or DATADOG_HOST). The application key's user needs org_connections_read for list,
-org_connections_write for orgs and revoke, and both for export (the older org_management
-permission is also accepted: it grants both).
+org_connections_write for orgs and revoke, and both for export, reconcile and graph (the older
+org_management permission is also accepted: it grants both). reconcile and graph can also read
+other orgs' keys (--org, --stack-config).
 
 \b
 Exit status:
