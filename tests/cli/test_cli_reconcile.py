@@ -237,6 +237,22 @@ def test_orphans_ghosts_and_types_that_differ(world: World, api: EmulatorControl
     assert f"written to {written}" in to_file.err
 
 
+def test_an_orphan_of_an_org_no_given_stack_holds(world: World, api: EmulatorControl) -> None:
+    """hub's keys with eu's stack: acct's hub -> spoke-ap is held by no given stack, of a managed org."""
+    result = reconcile(world, api, *files(world, "eu"), "--json", org=HUB)
+    assert result.code == 6, result
+    doc = json.loads(result.out)
+    assert [(o["id"], o["adopt_as"]) for o in doc["orphans"]] == [
+        (world.ids["acct:hub-to-ap"], {"stack": None, "resource": "hub-to-spoke-ap", "source_org": None,
+                                       "interrupted_create": False}),
+    ]  # fmt: skip
+    code = doc["adoption_code"]
+    assert "# --- in the stack that manages the source org" in code and "source_org=" not in code
+    assert adopt_calls(code)[0]["adopt_id"] == world.ids["acct:hub-to-ap"]
+    # spoke-us -> hub (acct's too) is spoke-us's business: neither a key nor a given stack manages it.
+    assert world.ids["acct:us-to-hub"] not in result.out
+
+
 def test_an_id_held_by_two_stacks(world: World, api: EmulatorControl) -> None:
     result = reconcile(world, api, *files(world, "eu", "dup"), "--json")
     assert result.code == 6, result
@@ -320,6 +336,27 @@ def test_encrypted_outputs_are_named_with_the_fix(world: World, api: EmulatorCon
     assert SPOKE_AP.api_key in shown
     ok = reconcile(world, api, "-", org=SPOKE_AP, input=shown)
     assert ok.code == 0, ok  # and the run helper checked that no key was printed
+
+
+def test_a_connection_deleted_by_an_unfinished_replacement_is_no_ghost(
+    world: World, api: EmulatorControl, tmp_path: Path
+) -> None:
+    """The engine marks it `pendingReplacement` (see tests/e2e/test_renames_and_replacements.py);
+    here the flag is set on eu's real export, and the connection deleted as the engine did."""
+    export = json.loads(world.files["eu"].read_text())
+    for res in export["deployment"]["resources"]:
+        if res["urn"].endswith("::to-us"):
+            res["pendingReplacement"] = True
+    path = tmp_path / "eu.json"
+    path.write_text(json.dumps(export))
+    api.delete(world.ids["eu:to-us"])
+    result = reconcile(world, api, str(path))
+    assert result.code == 0, result
+    assert "GHOSTS" not in result.out and "in sync: 1 connection(s)" in result.out
+    assert result.err == (
+        "warning: 1 connection(s) were deleted by a replacement whose create has not succeeded yet: "
+        "the next `pulumi up` creates them\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,6 @@ class Adoption:
     name: str
     stack: str | None  # the stack to paste into (None: unknown)
     source_org: str | None  # the alias to write (None: the stack's own keys)
-    alias_known: bool  # False: which alias stands for the source org is unknown
     interrupted: bool  # the name is that of a create an interrupted `pulumi up` left pending
 
 
@@ -118,16 +117,17 @@ class _Aliases:
             return org
         return next((o for a, o in self.from_keys if a == alias), None)
 
-    def for_org(self, org_id: str, exports: Sequence[StackExport]) -> tuple[str | None, str | None, bool]:
-        """``(stack, alias, known)`` for a connection whose source is ``org_id``."""
+    def for_org(self, org_id: str, exports: Sequence[StackExport]) -> tuple[str | None, str | None]:
+        """``(stack, alias)`` for a connection whose source is ``org_id``.
+
+        An orphan's source org is managed: a stack holds connections of it, or keys of it were
+        given (their alias: ``None`` for the environment's or a stack's own keys).
+        """
         for export in sorted(exports, key=lambda e: e.label):
             for alias, org in self.by_stack.get(export.label, {}).items():
                 if org == org_id:
-                    return export.label, alias, True
-        for alias, org in self.from_keys:
-            if org == org_id:
-                return None, alias, True
-        return None, None, False
+                    return export.label, alias
+        return None, next((alias for alias, org in self.from_keys if org == org_id), None)
 
 
 def _match_pending(conn: Connection, pending: list[PendingCreate], aliases: _Aliases) -> PendingCreate | None:
@@ -157,14 +157,14 @@ def plan_adoptions(
     for conn in orphans:
         p = _match_pending(conn, pending, aliases)
         if p is not None:
-            plans.append(Adoption(conn, p.name, p.stack, p.source_org, True, True))
+            plans.append(Adoption(conn, p.name, p.stack, p.source_org, True))
             continue
-        stack, alias, known = aliases.for_org(conn.source_org_id.lower(), exports)
+        stack, alias = aliases.for_org(conn.source_org_id.lower(), exports)
         used = taken.setdefault(stack, set())
         base = f"{slug(conn.source_org_name, conn.source_org_id)}-to-{slug(conn.sink_org_name, conn.sink_org_id)}"
         name, n = base, 2
         while name in used:
             name, n = f"{base}-{n}", n + 1
         used.add(name)
-        plans.append(Adoption(conn, name, stack, alias, known, False))
+        plans.append(Adoption(conn, name, stack, alias, False))
     return plans

@@ -228,7 +228,11 @@ def render_code(plans: Sequence[Adoption], names: dict[str, str]) -> str:
     ]
     order = sorted({p.stack for p in plans}, key=lambda s: (s is None, s or ""))
     for stack in order:
-        where = f"stack {stack}" if stack else "the stack that manages the source org"
+        where = (
+            f"stack {stack}"
+            if stack
+            else "the stack that manages the source org: no source_org means its own keys (datadog:apiKey)"
+        )
         lines += ["", f"# --- in {clean(where)}"]
         for p in (p for p in plans if p.stack == stack):
             conn = p.conn
@@ -237,13 +241,7 @@ def render_code(plans: Sequence[Adoption], names: dict[str, str]) -> str:
                 f"created {when(conn.created_at)}"
                 + ("; its create was interrupted in this stack" if p.interrupted else "")
             )
-            note = (
-                ""
-                if p.alias_known
-                else f"the alias of {org_label(conn.source_org_id, names)} in the stack's orgConnections:orgs "
-                "(leave out if the stack's own keys are that org's)"
-            )
-            lines += ["", *adopt_block(conn, p.name, comment, source_org=p.source_org, source_note=note)]
+            lines += ["", *adopt_block(conn, p.name, comment, source_org=p.source_org)]
     return "\n".join(lines) + "\n"
 
 
@@ -293,7 +291,7 @@ def render_json(
                 "adopt_as": {
                     "stack": plan_of[c.id].stack,
                     "resource": plan_of[c.id].name,
-                    "source_org": plan_of[c.id].source_org if plan_of[c.id].alias_known else None,
+                    "source_org": plan_of[c.id].source_org,
                     "interrupted_create": plan_of[c.id].interrupted,
                 },
             }

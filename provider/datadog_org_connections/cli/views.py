@@ -163,20 +163,15 @@ def _py_str(text: str) -> str:
     return literal
 
 
-def adopt_block(
-    conn: Connection, name: str, comment: str, *, source_org: str | None = None, source_note: str = ""
-) -> list[str]:
+def adopt_block(conn: Connection, name: str, comment: str, *, source_org: str | None = None) -> list[str]:
     """The lines of one ``OrgConnection(..., adopt_id=...)`` taking over ``conn``, after ``# comment``.
 
-    ``source_org`` is written when given (an alias of the stack's ``orgConnections:orgs``);
-    ``source_note`` instead writes a commented-out ``source_org`` line saying what to put there.
+    ``source_org`` is written when given (an alias of the stack's ``orgConnections:orgs``).
     Every API text is in a comment (control characters replaced) or a ``repr`` literal.
     """
     lines = [f"# {clean(comment)}", "OrgConnection(", f"    {_py_str(name)},"]
     if source_org is not None:
         lines.append(f"    source_org={_py_str(source_org)},")
-    elif source_note:
-        lines.append(f"    # source_org=...,  # {clean(source_note)}")
     return [
         *lines,
         f"    sink_org_id={_py_str(conn.sink_org_id)},",
