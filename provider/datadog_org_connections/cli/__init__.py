@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import click
@@ -28,6 +28,7 @@ from .views import CurrentOrg, clean, connection_json, current_org, render_expor
 __all__ = ["EXIT_CODES", "cli", "main"]
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_FORBIDDEN = 0, 1, 2, 3, 4, 5
+EXIT_DRIFT, EXIT_INCOMPLETE = 6, 7
 
 #: Exit status -> meaning; scripts can rely on these.
 EXIT_CODES: dict[int, str] = {
@@ -40,6 +41,8 @@ EXIT_CODES: dict[int, str] = {
         f"forbidden: wrong keys, or the app key's user lacks the command's permission "
         f"({READ_PERMISSION} or {WRITE_PERMISSION}, see above; org_management is also accepted)"
     ),
+    EXIT_DRIFT: "reconcile: drift found (orphans, ghosts, types that differ, ids held twice)",
+    EXIT_INCOMPLETE: "reconcile: no drift found, but some connections could not be checked (keys missing)",
 }
 
 #: What the commands' key settings are called here, for the missing-key message.
@@ -76,6 +79,8 @@ class Settings:
     timeout: float
     max_attempts: int
     _client: OrgConnectionsClient | None = None
+    #: Keys read from other places (``--org``, ``--stack-config``), for the last redaction pass.
+    more_secrets: list[str] = field(default_factory=list)
 
     def secrets(self) -> list[str]:
         """Key values this process knows (flags and environment), for a last redaction pass.
@@ -84,7 +89,7 @@ class Settings:
         short) are left out so that a typo such as ``DD_APP_KEY=x`` does not mangle every message.
         """
         names = (*API_KEY_ENV, *APP_KEY_ENV)
-        values = (self.api_key, self.app_key, *(os.environ.get(n) for n in names))
+        values = (self.api_key, self.app_key, *(os.environ.get(n) for n in names), *self.more_secrets)
         return [v.strip() for v in values if v and len(v.strip()) >= 8]
 
     def client(self) -> OrgConnectionsClient:
@@ -113,16 +118,17 @@ class Settings:
 
 
 @contextmanager
-def _reported(settings: Settings, forbidden_note: str = "") -> Iterator[None]:
+def _reported(settings: Settings, forbidden_note: str = "", prefix: str = "") -> Iterator[None]:
     """Turn client errors into :class:`CliError` with the documented exit status.
 
     A 403 already names the permission of the call that got it; ``forbidden_note`` adds what
     else the command needs, for commands that make calls needing different permissions.
+    ``prefix`` starts the message (whose keys made the call, when a command uses several).
     """
     try:
         yield
     except DatadogError as exc:
-        message = redact(str(exc), settings.secrets())
+        message = prefix + redact(str(exc), settings.secrets())
         if isinstance(exc, ConfigurationError):
             raise CliError(message, EXIT_CONFIG) from None
         if isinstance(exc, ForbiddenError):
@@ -173,8 +179,9 @@ class _Group(click.Group):
 Every command acts as the org that owns the keys (the "current org"). Keys and site come from
 the environment: DD_API_KEY (or DATADOG_API_KEY), DD_APP_KEY (or DATADOG_APP_KEY), DD_SITE,
 DD_HOST (or DATADOG_HOST). The application key's user needs org_connections_read for list,
-org_connections_write for orgs and revoke, and both for export (the older org_management
-permission is also accepted: it grants both).
+org_connections_write for orgs and revoke, and both for export, reconcile and graph (the older
+org_management permission is also accepted: it grants both). reconcile and graph can also read
+other orgs' keys (--org, --stack-config).
 
 \b
 Exit status:
@@ -495,6 +502,10 @@ def emulator_command(
     if quiet:
         argv.append("--quiet")
     raise click.exceptions.Exit(emulator_main(argv))
+
+
+# Commands in their own modules, imported last: they use the helpers above and register on `cli`.
+from . import graph, reconcile  # noqa: E402, F401
 
 
 def main() -> None:

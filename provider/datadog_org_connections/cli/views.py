@@ -18,12 +18,14 @@ from ..models import Connection, ManagedOrg
 
 __all__ = [
     "CurrentOrg",
+    "adopt_block",
     "clean",
     "connection_json",
     "current_org",
     "direction",
     "render_export",
     "resource_names",
+    "slug",
     "table",
     "when",
 ]
@@ -133,13 +135,18 @@ def connection_json(conn: Connection, current: str | None) -> dict[str, Any]:
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
+def slug(name: str, org_id: str) -> str:
+    """An org name as a resource-name part: ``a-z0-9`` runs joined by ``-``, or ``org-<8 hex>``."""
+    text = _SLUG.sub("-", name.lower()).strip("-")[:60].strip("-")
+    return text or f"org-{_SLUG.sub('', org_id.lower())[:8]}"
+
+
 def resource_names(conns: Sequence[Connection]) -> list[str]:
     """A stable, unique Pulumi resource name per connection, from its sink org name."""
     names: list[str] = []
     taken: set[str] = set()
     for conn in conns:
-        slug = _SLUG.sub("-", conn.sink_org_name.lower()).strip("-")[:60].strip("-")
-        base = f"to-{slug}" if slug else f"to-org-{_SLUG.sub('', conn.sink_org_id.lower())[:8]}"
+        base = f"to-{slug(conn.sink_org_name, conn.sink_org_id)}"
         name, n = base, 2
         while name in taken:
             name, n = f"{base}-{n}", n + 1
@@ -154,6 +161,24 @@ def _py_str(text: str) -> str:
     if literal.startswith("'") and '"' not in text:
         literal = f'"{literal[1:-1]}"'
     return literal
+
+
+def adopt_block(conn: Connection, name: str, comment: str, *, source_org: str | None = None) -> list[str]:
+    """The lines of one ``OrgConnection(..., adopt_id=...)`` taking over ``conn``, after ``# comment``.
+
+    ``source_org`` is written when given (an alias of the stack's ``orgConnections:orgs``).
+    Every API text is in a comment (control characters replaced) or a ``repr`` literal.
+    """
+    lines = [f"# {clean(comment)}", "OrgConnection(", f"    {_py_str(name)},"]
+    if source_org is not None:
+        lines.append(f"    source_org={_py_str(source_org)},")
+    return [
+        *lines,
+        f"    sink_org_id={_py_str(conn.sink_org_id)},",
+        f"    connection_types=[{', '.join(_py_str(t) for t in conn.connection_types)}],",
+        f"    adopt_id={_py_str(conn.id)},",
+        ")",
+    ]
 
 
 def render_export(current: CurrentOrg, conns: Sequence[Connection]) -> str:
@@ -182,16 +207,8 @@ def render_export(current: CurrentOrg, conns: Sequence[Connection]) -> str:
     if not outgoing:
         lines += ["# This org has no outgoing connections (it is the source of none).", ""]
     for conn, name in zip(outgoing, resource_names(outgoing), strict=True):
-        lines += [
-            f"# -> {clean(conn.sink_org_name) or '(unnamed org)'}, created {when(conn.created_at)}",
-            "OrgConnection(",
-            f"    {_py_str(name)},",
-            f"    sink_org_id={_py_str(conn.sink_org_id)},",
-            f"    connection_types=[{', '.join(_py_str(t) for t in conn.connection_types)}],",
-            f"    adopt_id={_py_str(conn.id)},",
-            ")",
-            "",
-        ]
+        comment = f"-> {clean(conn.sink_org_name) or '(unnamed org)'}, created {when(conn.created_at)}"
+        lines += [*adopt_block(conn, name, comment), ""]
     if incoming:
         lines += [
             "# Incoming connections (this org is the sink). Manage them from the stack of their source",

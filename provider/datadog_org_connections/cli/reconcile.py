@@ -1,0 +1,427 @@
+"""``dd-org-connections reconcile``: stacks' state against the API; orphans adopted or revoked.
+
+Compares the ``OrgConnection`` resources of one or more ``pulumi stack export`` documents with
+the connections the given orgs' keys list (rules in :mod:`.findings`), reports orphans, ghosts,
+types that differ and ids held by more than one resource, and prints the code that adopts the
+orphans (or deletes them with ``--revoke-orphans``). See ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import IO, Any
+
+import click
+
+from ..errors import ConfigurationError, ForbiddenError, redact
+from . import (
+    _KEYS_HINT,
+    _SITE_HINT,
+    CLI_KEY_SOURCES,
+    EXIT_API,
+    EXIT_CONFIG,
+    EXIT_DRIFT,
+    EXIT_FORBIDDEN,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Settings,
+    _confirm,
+    _emit_json,
+    _reported,
+    _settings,
+    cli,
+)
+from .findings import Adoption, Findings, compare, plan_adoptions
+from .sources import Actual, Declared, InputError, KeyOptions, StackExport, fetch_view, key_sets, read_export
+from .views import adopt_block, clean, table, when
+
+__all__ = ["load_actual", "load_exports", "reconcile_command", "stack_options"]
+
+
+# ----------------------------------------------------------------------------- shared plumbing
+
+
+def stack_options(fn: Any) -> Any:
+    """The key-source options ``reconcile`` and ``graph`` share."""
+    fn = click.option(
+        "--stack-config",
+        type=click.File("r", encoding="utf-8"),
+        metavar="FILE",
+        help="Keys of a stack: the output of `pulumi config --show-secrets --json` (- for stdin; "
+        "pipe it, do not save it): datadog:apiKey/appKey and every orgConnections:orgs alias.",
+    )(fn)
+    return click.option(
+        "--org",
+        "orgs",
+        multiple=True,
+        metavar="ALIAS",
+        help="Also use the keys in DD_API_KEY_<ALIAS> / DD_APP_KEY_<ALIAS> (ALIAS upper-cased, - as _). Repeatable.",
+    )(fn)
+
+
+def load_exports(files: Sequence[IO[str]]) -> list[StackExport]:
+    """Parse the stack exports given (a usage error names the file and the fix)."""
+    if sum(f.name == "<stdin>" for f in files) > 1:
+        raise CliError("stdin (-) can be given only once", EXIT_USAGE)
+    exports: list[StackExport] = []
+    for f in files:
+        label = "stdin" if f.name == "<stdin>" else os.path.basename(f.name)
+        try:
+            exports.append(read_export(f, label))
+        except InputError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    labels = [e.label for e in exports]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise CliError(f"stack {twice[0]} is given twice: give each stack's export once", EXIT_USAGE)
+    return exports
+
+
+def load_actual(
+    settings: Settings, orgs: Sequence[str], stack_config: IO[str] | None, *, required: bool
+) -> Actual | None:
+    """Resolve the key sets and list what each sees (``None``: no keys given and not ``required``)."""
+    label = "stdin" if stack_config is not None and stack_config.name == "<stdin>" else None
+    opts = KeyOptions(
+        settings.api_key,
+        settings.app_key,
+        settings.api_url,
+        settings.site,
+        CLI_KEY_SOURCES,
+        orgs=orgs,
+        stack_config=(stack_config, label or os.path.basename(stack_config.name)) if stack_config else None,
+        secrets=settings.more_secrets,
+    )
+    try:
+        sets = key_sets(opts, required=required)
+    except InputError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except ConfigurationError as exc:
+        message = redact(str(exc), [*settings.secrets(), *opts.secrets])
+        if not orgs and stack_config is None:  # the environment's keys: the usual hints
+            message += f"; {_KEYS_HINT if exc.setting == 'keys' else _SITE_HINT}"
+        raise CliError(message, EXIT_CONFIG) from None
+    if not sets:
+        return None
+    views = []
+    try:
+        for ks in sets:
+            with _reported(settings, prefix=f"{ks.label}: "):
+                views.append(fetch_view(ks, settings.timeout, settings.max_attempts))
+    except BaseException:
+        Actual(views).close()
+        raise
+    return Actual(views)
+
+
+def org_label(org_id: str, names: dict[str, str]) -> str:
+    """``name (8 hex)``, or the whole id when the name is unknown."""
+    name = names.get(org_id.lower())
+    return f"{clean(name)} ({org_id[:8]})" if name else org_id
+
+
+# ------------------------------------------------------------------------------ the report
+
+
+def _where(d: Declared) -> str:
+    return f"{d.stack}: {d.name}"
+
+
+def render_report(exports: Sequence[StackExport], actual: Actual, found: Findings) -> str:
+    """The text report (sections only for what was found)."""
+    names = actual.names
+    stacks = ", ".join(f"{e.label} ({len(e.declared)})" for e in exports) or "none"
+    orgs = ", ".join(org_label(i, names) for i in sorted(actual.covered)) or "none"
+    out = [f"stacks (connections held): {stacks}", f"orgs whose keys were given: {orgs}"]
+
+    def section(title: str, headers: list[str], rows: list[list[str]]) -> None:
+        if rows:
+            out.extend(["", f"{title} ({len(rows)})", table(headers, rows)])
+
+    section(
+        "ORPHANS: in the API, held by none of the given stacks",
+        ["ID", "SOURCE", "SINK", "TYPES", "CREATED AT"],
+        [[c.id, org_label(c.source_org_id, names), org_label(c.sink_org_id, names),
+          ",".join(c.connection_types), when(c.created_at)] for c in found.orphans],
+    )  # fmt: skip
+    section(
+        "GHOSTS: held by a stack, gone from the API",
+        ["ID", "HELD BY", "SOURCE", "SINK", "TYPES"],
+        [[d.id, _where(d), org_label(d.source_org_id, names), org_label(d.sink_org_id, names),
+          ",".join(d.connection_types)] for d in found.ghosts],
+    )  # fmt: skip
+    section(
+        "TYPES DIFFER",
+        ["ID", "HELD BY", "DECLARED", "IN THE API"],
+        [[d.id, _where(d), ",".join(d.connection_types), ",".join(c.connection_types)]
+         for d, c in found.type_diffs],
+    )  # fmt: skip
+    section(
+        "SHARED: one connection held by several resources (destroying one deletes it for all)",
+        ["ID", "HELD BY"],
+        [[i, "; ".join(_where(d) for d in ds)] for i, ds in found.shared],
+    )
+    section(
+        "UNCHECKED: no keys given for either org",
+        ["ID", "HELD BY", "SOURCE", "SINK"],
+        [[d.id, _where(d), org_label(d.source_org_id, names), org_label(d.sink_org_id, names)]
+         for d in found.unchecked],
+    )  # fmt: skip
+    out += ["", _verdict(found, len(actual.connections))]
+    return "\n".join(out) + "\n"
+
+
+def _verdict(found: Findings, listed: int) -> str:
+    if not found.drift:
+        checked = len(found.matched)
+        if found.incomplete:
+            return f"no drift found in what could be checked ({checked} connection(s)): see the warnings"
+        return f"in sync: {checked} connection(s) held and found in the API with their types; no orphan"
+    counts = [
+        (len(found.orphans), "orphan(s): adopt them with the code below, or delete them with --revoke-orphans"),
+        (len(found.ghosts), "ghost(s): `pulumi up --refresh` on that stack recreates them if its program "
+         "still declares them (`pulumi refresh` only drops them from the state)"),
+        (len(found.type_diffs), "type difference(s): `pulumi up --refresh` sets the declared types back "
+         "(a plain `pulumi up` does not see the change)"),
+        (len(found.shared), "shared id(s): keep one holder; in the other stack `pulumi state delete <urn>` "
+         "forgets it without deleting it, then drop it from that program"),
+    ]  # fmt: skip
+    return "\n".join(["drift found:", *(f"  {n} {text}" for n, text in counts if n)])
+
+
+def warnings(found: Findings, names: dict[str, str]) -> list[str]:
+    """Coverage warnings (stderr): what could not be checked for lack of keys."""
+    lines = []
+    if found.orgs_without_keys:
+        orgs = ", ".join(org_label(o, names) for o in found.orgs_without_keys)
+        lines.append(
+            f"warning: no keys given for {orgs}, the source of connections the stacks hold: their orphans "
+            "are only found where the sink's keys were given; add them with --stack-config or --org"
+        )
+    if found.unchecked:
+        lines.append(
+            f"warning: {len(found.unchecked)} connection(s) held by the stacks were not checked: no keys "
+            "given for their source or sink org"
+        )
+    if found.pending_replacements:
+        lines.append(
+            f"warning: {len(found.pending_replacements)} connection(s) were deleted by a replacement "
+            "whose create has not succeeded yet: the next `pulumi up` creates them"
+        )
+    return lines
+
+
+def render_code(plans: Sequence[Adoption], names: dict[str, str]) -> str:
+    """Pulumi code adopting the orphans, grouped by the stack to paste it into."""
+    lines = [
+        "# Orphan org connections found by `dd-org-connections reconcile`: in the API, held by none",
+        "# of the given stacks. Paste each group into the program of the stack it names, then run",
+        "# `pulumi up`: adopt_id makes the resource take over the connection (no create, data keeps",
+        "# flowing). A resource whose create an interrupted `pulumi up` left pending keeps its name:",
+        "# replace that declaration with this one (or add its adopt_id line to it).",
+        "",
+        "from datadog_org_connections import OrgConnection",
+    ]
+    order = sorted({p.stack for p in plans}, key=lambda s: (s is None, s or ""))
+    for stack in order:
+        where = (
+            f"stack {stack}"
+            if stack
+            else "the stack that manages the source org: no source_org means its own keys (datadog:apiKey)"
+        )
+        lines += ["", f"# --- in {clean(where)}"]
+        for p in (p for p in plans if p.stack == stack):
+            conn = p.conn
+            comment = (
+                f"{names.get(conn.source_org_id.lower(), '?')} -> {names.get(conn.sink_org_id.lower(), '?')}, "
+                f"created {when(conn.created_at)}"
+                + ("; its create was interrupted in this stack" if p.interrupted else "")
+            )
+            lines += ["", *adopt_block(conn, p.name, comment, source_org=p.source_org)]
+    return "\n".join(lines) + "\n"
+
+
+def _declared_json(d: Declared) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "stack": d.stack,
+        "resource": d.name,
+        "urn": d.urn,
+        "source_org_id": d.source_org_id,
+        "sink_org_id": d.sink_org_id,
+        "connection_types": list(d.connection_types),
+        "adopted": d.adopted,
+    }
+
+
+def render_json(
+    exports: Sequence[StackExport],
+    actual: Actual,
+    found: Findings,
+    plans: Sequence[Adoption],
+    code: str | None,
+    revoked: Sequence[str],
+) -> dict[str, Any]:
+    """The ``--json`` document (always the same keys)."""
+    names = actual.names
+    plan_of = {p.conn.id: p for p in plans}
+    return {
+        "status": "drift" if found.drift else ("incomplete" if found.incomplete else "in_sync"),
+        "stacks": [
+            {"stack": e.label, "connections": len(e.declared), "interrupted_creates": len(e.pending)}
+            for e in exports
+        ],
+        "orgs": [
+            {"id": v.org.id, "name": v.org.name, "keys": v.keys.label} for v in actual.views if v.org.id
+        ],
+        "orphans": [
+            {
+                "id": c.id,
+                "source_org_id": c.source_org_id,
+                "source_org_name": c.source_org_name,
+                "sink_org_id": c.sink_org_id,
+                "sink_org_name": c.sink_org_name,
+                "connection_types": list(c.connection_types),
+                "created_at": c.created_at,
+                "created_by_name": c.created_by_name,
+                "adopt_as": {
+                    "stack": plan_of[c.id].stack,
+                    "resource": plan_of[c.id].name,
+                    "source_org": plan_of[c.id].source_org,
+                    "interrupted_create": plan_of[c.id].interrupted,
+                },
+            }
+            for c in found.orphans
+        ],
+        "ghosts": [_declared_json(d) for d in found.ghosts],
+        "type_differences": [
+            {**_declared_json(d), "api_connection_types": list(c.connection_types)}
+            for d, c in found.type_diffs
+        ],
+        "shared": [{"id": i, "held_by": [_declared_json(d) for d in ds]} for i, ds in found.shared],
+        "unchecked": [_declared_json(d) for d in found.unchecked],
+        "orgs_without_keys": [{"id": o, "name": names.get(o)} for o in found.orgs_without_keys],
+        "revoked": list(revoked),
+        "adoption_code": code,
+    }
+
+
+def _require_known_orgs(settings: Settings, actual: Actual) -> None:
+    """Coverage needs each key set's org: fail (nothing compared) when one cannot be told."""
+    for view in actual.views:
+        if view.org.id is None:
+            actual.close()
+            error = view.org.error
+            why = redact(str(error), settings.secrets()) if error else "GET /api/v2/org failed"
+            raise CliError(
+                f"{view.keys.label}: cannot tell which org these keys belong to, and their connections "
+                f"do not tell: nothing compared ({why})",
+                EXIT_FORBIDDEN if isinstance(error, ForbiddenError) else EXIT_API,
+            )
+
+
+def _revoke(settings: Settings, actual: Actual, found: Findings, yes: bool) -> list[str]:
+    orphans = found.orphans
+    if not yes:
+        _confirm(f"Revoke the {len(orphans)} orphan connection(s) listed above? Data stops flowing at once.")
+    done: list[str] = []
+    for conn in orphans:
+        view = actual.seen_by[conn.id.lower()]
+        so_far = f"revoked {len(done)} of {len(orphans)} orphan(s) ({', '.join(done) or 'none'}), then "
+        with _reported(settings, prefix=f"{so_far}{view.keys.label}: "):
+            view.client.delete_connection(conn.id, missing_ok=True)
+        done.append(conn.id)
+    return done
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):
+            os.remove(tmp)
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_API) from None
+
+
+@cli.command("reconcile")
+@click.argument(
+    "exports", nargs=-1, required=True, type=click.File("r", encoding="utf-8"), metavar="EXPORT..."
+)
+@stack_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write the adoption code to FILE, not stdout."
+)
+@click.option(
+    "--revoke-orphans", is_flag=True, help="Delete the orphans instead of printing code adopting them."
+)
+@click.option("--yes", "-y", is_flag=True, help="With --revoke-orphans: do not ask for confirmation.")
+@click.pass_context
+def reconcile_command(
+    ctx: click.Context,
+    exports: tuple[IO[str], ...],
+    orgs: tuple[str, ...],
+    stack_config: IO[str] | None,
+    as_json: bool,
+    output: str | None,
+    revoke_orphans: bool,
+    yes: bool,
+) -> None:
+    """Compare stacks' state (`pulumi stack export` files, - for stdin) with the API.
+
+    Reports orphans (in the API, held by none of the given stacks), ghosts (held by a stack, gone
+    from the API), types that differ, and ids held by more than one resource; prints the code
+    adopting the orphans, or deletes them with --revoke-orphans. The API is read with the keys of
+    the environment, --org and --stack-config: give the keys of every org the stacks manage.
+    Needs org_connections_read, and org_connections_write to learn which org each key belongs to
+    and to revoke (or org_management). Exit status 0 in sync, 6 drift, 7 not everything checked.
+    """
+    settings = _settings(ctx)
+    if output and revoke_orphans:
+        raise click.UsageError("--output writes the adoption code: it does not go with --revoke-orphans")
+    if yes and not revoke_orphans:
+        raise click.UsageError("--yes only goes with --revoke-orphans")
+    if (
+        stack_config is not None
+        and stack_config.name == "<stdin>"
+        and any(f.name == "<stdin>" for f in exports)
+    ):
+        raise click.UsageError("stdin (-) can feed either a stack export or --stack-config, not both")
+    loaded = load_exports(exports)
+    actual = load_actual(settings, orgs, stack_config, required=True)
+    assert actual is not None
+    _require_known_orgs(settings, actual)
+    names = actual.names
+    try:
+        found = compare(loaded, actual)
+        for line in warnings(found, names):
+            click.echo(line, err=True)
+        plans = plan_adoptions(found.orphans, loaded, actual)
+        code = render_code(plans, names) if plans and not revoke_orphans else None
+        if not as_json:
+            click.echo(render_report(loaded, actual, found), nl=False)
+        revoked = _revoke(settings, actual, found, yes) if revoke_orphans and found.orphans else []
+    finally:
+        actual.close()
+    if as_json:
+        _emit_json(render_json(loaded, actual, found, plans, code, revoked))
+    else:
+        for conn_id in revoked:
+            click.echo(f"revoked connection {conn_id}")
+        if code is not None and output is None:
+            click.echo()
+            click.echo(code, nl=False)
+    if code is not None and output is not None:
+        _write(output, code)
+        click.echo(f"code adopting {len(plans)} orphan(s) written to {output}", err=True)
+    remaining = found.ghosts or found.type_diffs or found.shared or (found.orphans and not revoked)
+    status = EXIT_DRIFT if remaining else (EXIT_INCOMPLETE if found.incomplete else EXIT_OK)
+    if status:
+        raise click.exceptions.Exit(status)
