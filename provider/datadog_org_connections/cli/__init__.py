@@ -19,15 +19,37 @@ from typing import Any, NoReturn
 
 import click
 
+from ..advice import (
+    EXIT_API,
+    EXIT_CONFIG,
+    EXIT_FORBIDDEN,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    advice_for,
+)
 from ..client import OrgConnectionsClient
-from ..errors import ConfigurationError, DatadogError, ForbiddenError, NotFoundError, one_line, redact
+from ..errors import ConfigurationError, DatadogError, NotFoundError, one_line, redact
 from ..settings import API_KEY_ENV, APP_KEY_ENV, KeySources, resolve_credentials
 from ..transport import READ_PERMISSION, WRITE_PERMISSION
 from .views import CurrentOrg, clean, connection_json, current_org, render_export, table, when
 
-__all__ = ["EXIT_CODES", "cli", "main"]
+__all__ = [
+    "EXIT_API",
+    "EXIT_CODES",
+    "EXIT_CONFIG",
+    "EXIT_DRIFT",
+    "EXIT_FORBIDDEN",
+    "EXIT_INCOMPLETE",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "cli",
+    "main",
+]
 
-EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_FORBIDDEN = 0, 1, 2, 3, 4, 5
+# The statuses of errors come from the advice table the provider uses too (one mapping of the error
+# classes); drift and incomplete checks are reconcile's own.
 EXIT_DRIFT, EXIT_INCOMPLETE = 6, 7
 
 #: Exit status -> meaning; scripts can rely on these.
@@ -69,7 +91,7 @@ class CliError(Exception):
 
 
 @dataclass
-class Settings:
+class CliOptions:
     """The group's options; the client is made on first use, so ``--help`` needs no keys."""
 
     api_key: str | None
@@ -118,7 +140,7 @@ class Settings:
 
 
 @contextmanager
-def _reported(settings: Settings, forbidden_note: str = "", prefix: str = "") -> Iterator[None]:
+def _reported(settings: CliOptions, forbidden_note: str = "", prefix: str = "") -> Iterator[None]:
     """Turn client errors into :class:`CliError` with the documented exit status.
 
     A 403 already names the permission of the call that got it; ``forbidden_note`` adds what
@@ -129,19 +151,15 @@ def _reported(settings: Settings, forbidden_note: str = "", prefix: str = "") ->
         yield
     except DatadogError as exc:
         message = prefix + redact(str(exc), settings.secrets())
-        if isinstance(exc, ConfigurationError):
-            raise CliError(message, EXIT_CONFIG) from None
-        if isinstance(exc, ForbiddenError):
-            note = f"; {forbidden_note}" if forbidden_note else ""
-            raise CliError(f"{message}{note}", EXIT_FORBIDDEN) from None
-        if isinstance(exc, NotFoundError):
-            raise CliError(message, EXIT_NOT_FOUND) from None
-        raise CliError(message, EXIT_API) from None
+        code = advice_for(exc).exit_code
+        if code == EXIT_FORBIDDEN and forbidden_note:
+            message = f"{message}; {forbidden_note}"
+        raise CliError(message, code) from None
 
 
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_object(Settings)
-    assert obj is not None, "the group callback always sets a Settings object"
+def _settings(ctx: click.Context) -> CliOptions:
+    obj = ctx.find_object(CliOptions)
+    assert obj is not None, "the group callback always sets a CliOptions object"
     return obj
 
 
@@ -166,7 +184,7 @@ class _Group(click.Group):
         except Exception as exc:
             if os.environ.get("DD_ORG_CONNECTIONS_DEBUG"):
                 raise
-            secrets = ctx.obj.secrets() if isinstance(ctx.obj, Settings) else []
+            secrets = ctx.obj.secrets() if isinstance(ctx.obj, CliOptions) else []
             text = redact(one_line(f"{type(exc).__name__}: {exc}", 500), secrets)
             click.echo(f"error: unexpected {text} (DD_ORG_CONNECTIONS_DEBUG=1 shows a traceback)", err=True)
             raise click.exceptions.Exit(EXIT_API) from None
@@ -233,7 +251,7 @@ def cli(
     max_attempts: int,
 ) -> None:
     """The command group; see the help text above."""
-    settings = Settings(api_key, app_key, site, api_url, timeout, max_attempts)
+    settings = CliOptions(api_key, app_key, site, api_url, timeout, max_attempts)
     ctx.obj = settings
     ctx.call_on_close(settings.close)
 
@@ -355,7 +373,7 @@ def export_command(ctx: click.Context, output: str | None) -> None:
         raise CliError(
             f"cannot tell which org these keys belong to, and the connections do not tell: nothing "
             f"exported ({why})",
-            EXIT_FORBIDDEN if isinstance(current.error, ForbiddenError) else EXIT_API,
+            advice_for(current.error).exit_code if current.error is not None else EXIT_API,
         )
     code = render_export(current, conns)
     outgoing = sum(c.source_org_id.lower() == current.id.lower() for c in conns)

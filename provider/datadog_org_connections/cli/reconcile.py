@@ -28,7 +28,7 @@ from . import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
-    Settings,
+    CliOptions,
     _confirm,
     _emit_json,
     _reported,
@@ -82,7 +82,7 @@ def load_exports(files: Sequence[IO[str]]) -> list[StackExport]:
 
 
 def load_actual(
-    settings: Settings, orgs: Sequence[str], stack_config: IO[str] | None, *, required: bool
+    settings: CliOptions, orgs: Sequence[str], stack_config: IO[str] | None, *, required: bool
 ) -> Actual | None:
     """Resolve the key sets and list what each sees (``None``: no keys given and not ``required``)."""
     label = "stdin" if stack_config is not None and stack_config.name == "<stdin>" else None
@@ -310,7 +310,7 @@ def render_json(
     }
 
 
-def _require_known_orgs(settings: Settings, actual: Actual) -> None:
+def _require_known_orgs(settings: CliOptions, actual: Actual) -> None:
     """Coverage needs each key set's org: fail (nothing compared) when one cannot be told."""
     for view in actual.views:
         if view.org.id is None:
@@ -324,7 +324,7 @@ def _require_known_orgs(settings: Settings, actual: Actual) -> None:
             )
 
 
-def _revoke(settings: Settings, actual: Actual, found: Findings, yes: bool) -> list[str]:
+def _revoke(settings: CliOptions, actual: Actual, found: Findings, yes: bool) -> list[str]:
     orphans = found.orphans
     if not yes:
         _confirm(f"Revoke the {len(orphans)} orphan connection(s) listed above? Data stops flowing at once.")
