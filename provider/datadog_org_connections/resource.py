@@ -22,10 +22,11 @@ import pulumi
 from pulumi.dynamic import Resource
 
 from .provider import OrgConnectionProvider
+from .schema import INPUTS, OUTPUTS
 
-REQUIRED_INPUTS = ("sink_org_id", "connection_types")
-OPTIONAL_INPUTS = ("source_org", "adopt_existing", "adopt_id", "validate_sink")
-OUTPUTS = ("source_org_id", "source_org_name", "sink_org_name", "created_at", "created_by", "created_by_id")
+# From the one declaration of the inputs and outputs (schema.py).
+REQUIRED_INPUTS = tuple(spec.name for spec in INPUTS if spec.required)
+OPTIONAL_INPUTS = tuple(spec.name for spec in INPUTS if not spec.required)
 
 
 @dataclass(kw_only=True)
@@ -163,6 +164,10 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
     """The user who made the connection (name, or id when the API gives no name)."""
     created_by_id: pulumi.Output[str]
     """UUID of the user who made the connection."""
+    adopted: pulumi.Output[str | None]
+    """How this resource took the connection over: None (it created it), "existing" (adopt_existing),
+    "id" (adopt_id), "earlier-create" (made by an earlier `pulumi up` of this project on this machine
+    that the engine was not known to hold)."""
     adopt_existing: pulumi.Output[bool | None]
     adopt_id: pulumi.Output[str | None]
     validate_sink: pulumi.Output[bool | None]

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError, redact
+from .errors import ConfigurationError, one_line, redact
 
 __all__ = [
     "DEFAULT_SITE",
@@ -146,14 +146,8 @@ def base_url_for_site(site: str) -> str:
     if key in SITES:
         return SITES[key]
     raise ConfigurationError(
-        f"unknown Datadog site {one_word(site)!r}: valid sites are {', '.join(SITES)}", setting="url"
+        f"unknown Datadog site {one_line(site, 80)!r}: valid sites are {', '.join(SITES)}", setting="url"
     )
-
-
-def one_word(text: str, limit: int = 80) -> str:
-    """Shorten user input for an error message."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _describe_url(raw: str) -> str:
@@ -165,7 +159,7 @@ def _describe_url(raw: str) -> str:
         shown = f"{sp.scheme}://{host}{port}{sp.path}" if sp.scheme else f"{host}{port}{sp.path}"
     except ValueError:
         shown = "<unparsable URL>"
-    return one_word(shown or "<empty>")
+    return one_line(shown or "<empty>", 80)
 
 
 def normalize_api_url(url: str, *, secrets: tuple[str | None, ...] = ()) -> str:
