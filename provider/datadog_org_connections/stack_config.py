@@ -4,7 +4,8 @@ The dynamic provider receives the whole stack configuration in `configure()` (se
 It reads the names users of the bridged Datadog provider already have:
 
     datadog:apiKey   (secret)   the API key of the source org
-    datadog:appKey   (secret)   an application key of that org, whose user has `org_management`
+    datadog:appKey   (secret)   an application key of that org, whose user has `org_connections_write`
+                                and `org_connections_read` (or the older `org_management`)
     datadog:apiUrl              e.g. https://api.datadoghq.eu, or the emulator's http://127.0.0.1:8126
     datadog:site                e.g. datadoghq.eu (when apiUrl is not set)
 
