@@ -17,7 +17,8 @@ with the ``Date`` header of the API's answers: no local clock margin). A connect
 by another machine before the attempt still conflicts. Entries expire after :data:`EXPIRY_SECONDS`.
 
 Entries are scoped by API URL, a short one-way fingerprint of the API key (never the key) and the
-Pulumi project, and hold no secret. Each is one file under
+Pulumi stack that declares the connection (`project/stack`), and hold no secret: a stack never
+takes over what another stack of the machine made. Each is one file under
 `$PULUMI_HOME/datadog-org-connections/pending-creates/` (`~/.pulumi` by default) or
 `$DDOC_JOURNAL_DIR`, replaced atomically: no shared file, no global lock. The journal is per
 machine: on a fresh CI runner, `dd-org-connections reconcile` finds what a killed run left behind.

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -59,7 +59,8 @@ from .errors import (
 )
 from .journal import Entry, Journal
 from .models import Connection, ManagedOrgs
-from .schema import INPUTS, UUID_RE, changed_inputs, check_inputs, is_unknown
+from .schema import INPUTS, STACK_INPUT, UUID_RE, changed_inputs, check_inputs, is_unknown
+from .settings import Credentials
 from .stack_config import KEYS as STACK_CONFIG_KEYS
 from .stack_config import StackConfig
 from .transport import RetryPolicy
@@ -105,10 +106,15 @@ class _Listing:
 
 @dataclass(frozen=True)
 class _Org:
-    """One source org of the stack: its client and its journal, from credentials resolved once."""
+    """One source org of the stack: its client, and the credentials resolved once for it."""
 
     client: OrgConnectionsClient
-    journal: Journal
+    credentials: Credentials
+
+    def journal(self, stack: object) -> Journal:
+        """This org's journal of creates for the declaring stack (`"project/stack"` input)."""
+        creds = self.credentials
+        return Journal(creds.base_url, creds.api_key, stack if isinstance(stack, str) and stack else None)
 
 
 class _Deployment:
@@ -138,7 +144,7 @@ class _Deployment:
                     timeout=(min(5.0, timeout), timeout),
                     max_retry_seconds=self.config.max_retry_seconds,
                 )
-                org = self._orgs[alias] = _Org(client, Journal(creds.base_url, creds.api_key))
+                org = self._orgs[alias] = _Org(client, creds)
             return org
 
     def client(self, alias: str | None) -> OrgConnectionsClient:
@@ -171,15 +177,16 @@ class _Deployment:
         with self._lock:
             self._connections.clear()
 
-    def settled(self, alias: str | None, sink: object, conn_id: str) -> None:
+    def settled(self, props: Mapping[str, Any], conn_id: str) -> None:
         """The engine holds `conn_id` (it diffs, reads, updates or deletes it): the journal may forget it."""
+        alias, sink = props.get("source_org"), props.get("sink_org_id")
         if not isinstance(sink, str) or is_unknown(alias):
             return
         try:
-            journal = self.org(alias).journal
+            org = self.org(alias)
         except DatadogError:
             return  # no credentials for this org: nothing can have been journaled with them
-        journal.settled(sink, conn_id)
+        org.journal(props.get(STACK_INPUT)).settled(sink, conn_id)
 
     def made(self, conn_id: str) -> None:
         """Remember that this deployment created or adopted `conn_id`."""
@@ -316,7 +323,7 @@ class OrgConnectionProvider(ResourceProvider):
     @_one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Replace (deleting first) when the orgs change; update in place when only the types change."""
-        self.deployment.settled(olds.get("source_org"), olds.get("sink_org_id"), _id)
+        self.deployment.settled({**olds, STACK_INPUT: news.get(STACK_INPUT)}, _id)
         changed = changed_inputs(olds, news)
         replaces = [spec.name for spec in changed if spec.effect == "replace"]
         if replaces == ["source_org"] and self._same_org(olds, news.get("source_org")):
@@ -349,7 +356,7 @@ class OrgConnectionProvider(ResourceProvider):
                 action, adopted = f"adopt org connection {props['adopt_id']}", "id"
                 conn = self._adopt_by_id(client, props["adopt_id"], sink, alias)
             else:
-                conn, adopted = self._create_or_adopt(alias, sink, types, bool(props.get("adopt_existing")))
+                conn, adopted = self._create_or_adopt(props, sink, types)
             if sorted(conn.connection_types) != types:
                 action = f"set connection_types of adopted org connection {conn.id}"
                 conn = client.update_connection(conn.id, types)
@@ -359,7 +366,7 @@ class OrgConnectionProvider(ResourceProvider):
         return CreateResult(conn.id, _outputs(conn, props, adopted))
 
     def _create_or_adopt(
-        self, alias: str | None, sink: str, types: list[str], adopt_existing: bool
+        self, props: dict[str, Any], sink: str, types: list[str]
     ) -> tuple[Connection, str | None]:
         """POST the connection, journaled (see journal.py); on a conflict, adopt when asked or when ours.
 
@@ -368,45 +375,54 @@ class OrgConnectionProvider(ResourceProvider):
         this machine made it, and the engine was not known to hold it: a killed `pulumi up`, or the
         old name of a resource renamed right after its create, which then hands it over).
         """
-        org = self.deployment.org(alias)
-        previous = org.journal.begin(sink)
+        org = self.deployment.org(props.get("source_org"))
+        journal = org.journal(props.get(STACK_INPUT))
+        previous = journal.begin(sink)
         try:
             conn = org.client.create_connection(sink, types)
         except ConflictError as conflict:
-            return self._on_conflict(org, sink, previous, adopt_existing, conflict)
+            return self._on_conflict(
+                org.client, journal, sink, previous, bool(props.get("adopt_existing")), conflict
+            )
         except DatadogError as exc:
             if not exc.maybe_applied:
-                org.journal.refused(sink)  # refused, or never sent: nothing was made
+                journal.refused(sink)  # refused, or never sent: nothing was made
             raise
-        org.journal.answered(sink, conn.id)
+        journal.answered(sink, conn.id)
         return conn, None
 
     def _on_conflict(
-        self, org: _Org, sink: str, previous: Entry | None, adopt_existing: bool, conflict: ConflictError
+        self,
+        client: OrgConnectionsClient,
+        journal: Journal,
+        sink: str,
+        previous: Entry | None,
+        adopt_existing: bool,
+        conflict: ConflictError,
     ) -> tuple[Connection, str | None]:
         """The pair has a connection: adopt it if asked to, or if the journal proves it ours; else re-raise."""
         # Filtered by sink, the list holds only this pair: the current org is the source.
-        found = next(iter(org.client.list_connections(sink_org_id=sink)), None)
+        found = next(iter(client.list_connections(sink_org_id=sink)), None)
         if found is None:
-            org.journal.refused(sink)
+            journal.refused(sink)
             raise conflict  # the connection went away since: the next run creates it
         ours = (
             previous is not None
             and not self.deployment.made_here(found.id)  # held by another resource of this deployment
-            and previous.claims(found.id, found.created_at, self._server_time(org, previous))
+            and previous.claims(found.id, found.created_at, self._server_time(client, previous))
         )
         if ours:
-            org.journal.answered(sink, found.id)
+            journal.answered(sink, found.id)
             return found, "earlier-create"
-        org.journal.refused(sink)
+        journal.refused(sink)
         if adopt_existing:
             return found, "existing"
         raise conflict
 
     @staticmethod
-    def _server_time(org: _Org, entry: Entry) -> float | None:
+    def _server_time(client: OrgConnectionsClient, entry: Entry) -> float | None:
         """When the pending attempt started, in the server's clock (from the answers' Date headers)."""
-        return None if entry.pending is None else org.client.server_time(entry.pending)
+        return None if entry.pending is None else client.server_time(entry.pending)
 
     @staticmethod
     def _adopt_by_id(client: OrgConnectionsClient, conn_id: str, sink: str, alias: str | None) -> Connection:
@@ -449,7 +465,7 @@ class OrgConnectionProvider(ResourceProvider):
             raise explain(
                 exc, f"read org connection {id_}", alias, props.get("sink_org_id"), STATE_KEYS_FIXES
             ) from None
-        self.deployment.settled(alias, props.get("sink_org_id"), id_)
+        self.deployment.settled(props, id_)
         if conn is not None:
             return ReadResult(conn.id, _outputs(conn, props, props.get("adopted")))
         if source:
@@ -464,7 +480,7 @@ class OrgConnectionProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """One PATCH of connection_types (none when only state-only inputs or the alias changed)."""
         alias = news.get("source_org")
-        self.deployment.settled(olds.get("source_org"), olds.get("sink_org_id"), id_)
+        self.deployment.settled({**olds, STACK_INPUT: news.get(STACK_INPUT)}, id_)
         types = sorted(news["connection_types"])
         if types == sorted(olds.get("connection_types") or []):
             outs = dict(olds)
@@ -491,7 +507,7 @@ class OrgConnectionProvider(ResourceProvider):
         if self.deployment.made_here(id_):
             return  # handed over to the resource that created or adopted it in this deployment
         alias = props.get("source_org")
-        self.deployment.settled(alias, props.get("sink_org_id"), id_)
+        self.deployment.settled(props, id_)
         self.deployment.mutated()
         try:
             self.deployment.client(alias).delete_connection(id_, missing_ok=True)

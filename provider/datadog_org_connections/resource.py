@@ -22,11 +22,11 @@ import pulumi
 from pulumi.dynamic import Resource
 
 from .provider import OrgConnectionProvider
-from .schema import INPUTS, OUTPUTS
+from .schema import INPUTS, OUTPUTS, STACK_INPUT
 
 # From the one declaration of the inputs and outputs (schema.py).
 REQUIRED_INPUTS = tuple(spec.name for spec in INPUTS if spec.required)
-OPTIONAL_INPUTS = tuple(spec.name for spec in INPUTS if not spec.required)
+OPTIONAL_INPUTS = tuple(spec.name for spec in INPUTS if not spec.required and not spec.internal)
 
 
 @dataclass(kw_only=True)
@@ -209,6 +209,7 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
         self, resource_name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions | None
     ) -> None:
         props: dict[str, Any] = {name: inputs.get(name) for name in _INPUTS}
+        props[STACK_INPUT] = f"{pulumi.get_project()}/{pulumi.get_stack()}"  # scopes the journal
         props.update(dict.fromkeys(OUTPUTS))  # outputs, known after create (or read)
         super().__init__(OrgConnectionProvider(), resource_name, props, opts)
 

@@ -26,7 +26,7 @@ from pulumi.runtime.rpc import UNKNOWN
 from .models import CONNECTION_TYPES
 from .stack_config import ORGS_KEY, StackConfig
 
-__all__ = ["INPUTS", "OUTPUTS", "Input", "changed_inputs", "check_inputs", "is_unknown"]
+__all__ = ["INPUTS", "OUTPUTS", "STACK_INPUT", "Input", "changed_inputs", "check_inputs", "is_unknown"]
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -97,6 +97,15 @@ def _flag(name: str) -> Callable[[Any, StackConfig], bool]:
     return check
 
 
+def _text(name: str) -> Callable[[Any, StackConfig], str]:
+    def check(value: Any, _config: StackConfig) -> str:
+        if not isinstance(value, str):
+            raise Invalid(f"{name} must be a string, got {value!r}")
+        return value
+
+    return check
+
+
 def _adopt_id(value: Any, _config: StackConfig) -> str:
     if not isinstance(value, str) or not UUID_RE.match(value):
         raise Invalid(f"adopt_id must be a connection id (a UUID), got {value!r}")
@@ -113,6 +122,7 @@ class Input:
     required: str | None = None  # the reason shown when the input is missing; None: optional
     #: How two values compare in `diff` (old outputs hold the normalised form).
     canonical: Callable[[Any], Any] = lambda v: v if v not in ("", None) else None
+    internal: bool = False  # set by `OrgConnection` itself, not an argument users pass
 
 
 INPUTS: tuple[Input, ...] = (
@@ -134,7 +144,14 @@ INPUTS: tuple[Input, ...] = (
     Input("adopt_existing", "state", _flag("adopt_existing"), canonical=bool),
     Input("adopt_id", "state", _adopt_id),
     Input("validate_sink", "state", _flag("validate_sink"), canonical=lambda v: v is not False),
+    # "<project>/<stack>" of the program that declares the connection: the journal of creates is
+    # kept per stack, so that a stack never takes over a connection another stack made. Never a
+    # change: moving a resource to a renamed stack must not touch it.
+    Input("_stack", "state", _text("_stack"), canonical=lambda _v: None, internal=True),
 )
+
+#: The internal input naming the declaring stack.
+STACK_INPUT = "_stack"
 
 #: What the API says of a connection, added to the inputs in the outputs.
 OUTPUTS: tuple[str, ...] = (

@@ -108,6 +108,7 @@ def test_every_form_registers_the_same_inputs(tmp_path: Path) -> None:
         "sink_org_id": SINK,
         "connection_types": ["logs", "metrics"],
         "validate_sink": False,
+        "_stack": "export-test/dev",  # the declaring stack, set by OrgConnection itself
     }
     for name, resource in declared.items():
         assert resource["type"] == "pulumi-python:dynamic/datadog:OrgConnection", name

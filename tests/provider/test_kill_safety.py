@@ -34,7 +34,7 @@ def host(shared_emulator: Any) -> Any:
 
 
 def _journal(host: ProviderHost, url: str) -> Journal:
-    return Journal(url, SPOKE_EU.api_key, project="", directory=Path(host.journal_dir))
+    return Journal(url, SPOKE_EU.api_key, directory=Path(host.journal_dir))
 
 
 def _iso(epoch: float) -> str:
@@ -98,6 +98,20 @@ def test_a_second_declaration_of_a_pair_made_in_this_run_is_not_adopted(
     assert "already exists" in err.value.args[0]
 
 
+def test_another_stack_on_the_same_machine_does_not_take_over_a_connection(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    """The journal is kept per stack: what stack `first` made conflicts for stack `second`."""
+    made_id, _ = host.create({**NEWS, "_stack": "datadog-orgs/first"})  # journaled, not settled yet
+    host.new_deployment()
+    with pytest.raises(ProviderError) as err:
+        host.create({**NEWS, "_stack": "datadog-orgs/second"})
+    assert "already exists" in err.value.args[0]
+    # The first stack itself, killed before its checkpoint, still gets its connection back.
+    conn_id, outs = host.create({**NEWS, "_stack": "datadog-orgs/first"})
+    assert conn_id == made_id and outs["adopted"] == "earlier-create"
+
+
 def test_a_refused_create_leaves_nothing_behind(host: ProviderHost, emulator: EmulatorControl) -> None:
     with pytest.raises(ProviderError):
         host.create({**NEWS, "sink_org_id": "00000000-0000-1000-8000-000000000000"})  # 404
@@ -143,7 +157,7 @@ def test_attempt_times_are_compared_in_the_servers_clock(
     with FakeServer() as server:
         provider = _provider(server.url, tmp_path, monkeypatch)
         started = time.time()
-        Journal(server.url, SPOKE_EU.api_key, project="", directory=tmp_path).begin(HUB.id)
+        Journal(server.url, SPOKE_EU.api_key, directory=tmp_path).begin(HUB.id)
         created = started + skew + after_attempt  # in the server's clock
         _answers(server, _iso(created), started + skew + 1)
         if adopted:

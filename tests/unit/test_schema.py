@@ -26,6 +26,7 @@ def test_every_input_has_one_effect() -> None:
         "adopt_existing": "state",
         "adopt_id": "state",
         "validate_sink": "state",
+        "_stack": "state",
     }
 
 
@@ -90,3 +91,6 @@ def test_diff_compares_canonical_values() -> None:
     assert _changed(olds, {**olds, "source_org": "eu"}) == [("source_org", "replace")]
     assert _changed(olds, {**olds, "adopt_existing": True}) == [("adopt_existing", "state")]
     assert _changed(olds, {**olds, "sink_org_id": Unknown()}) == [("sink_org_id", "replace")]
+    assert (
+        _changed({**olds, "_stack": "p/a"}, {**olds, "_stack": "p/b"}) == []
+    )  # a renamed stack changes nothing
