@@ -17,8 +17,9 @@ with the ``Date`` header of the API's answers: no local clock margin). A connect
 by another machine before the attempt still conflicts. Entries expire after :data:`EXPIRY_SECONDS`.
 
 Entries are scoped by API URL, a short one-way fingerprint of the API key (never the key) and the
-Pulumi stack that declares the connection (`project/stack`), and hold no secret: a stack never
-takes over what another stack of the machine made. Each is one file under
+resource that declares the connection (`project/stack/name`), and hold no secret: only the resource
+whose create was interrupted gets its connection back, never another stack, nor a renamed resource
+(whose rename gets the usual 409 and its advice). Each is one file under
 `$PULUMI_HOME/datadog-org-connections/pending-creates/` (`~/.pulumi` by default) or
 `$DDOC_JOURNAL_DIR`, replaced atomically: no shared file, no global lock. The journal is per
 machine: on a fresh CI runner, `dd-org-connections reconcile` finds what a killed run left behind.

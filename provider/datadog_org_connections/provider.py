@@ -21,10 +21,7 @@ Data safety:
 from __future__ import annotations
 
 import functools
-import os
-import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,7 +56,7 @@ from .errors import (
 )
 from .journal import Entry, Journal
 from .models import Connection, ManagedOrgs
-from .schema import INPUTS, STACK_INPUT, UUID_RE, changed_inputs, check_inputs, is_unknown
+from .schema import INPUTS, OWNER_INPUT, UUID_RE, changed_inputs, check_inputs, is_unknown
 from .settings import Credentials
 from .stack_config import KEYS as STACK_CONFIG_KEYS
 from .stack_config import StackConfig
@@ -111,10 +108,10 @@ class _Org:
     client: OrgConnectionsClient
     credentials: Credentials
 
-    def journal(self, stack: object) -> Journal:
-        """This org's journal of creates for the declaring stack (`"project/stack"` input)."""
+    def journal(self, owner: object) -> Journal:
+        """This org's journal of creates for the declaring resource (`"project/stack/name"` input)."""
         creds = self.credentials
-        return Journal(creds.base_url, creds.api_key, stack if isinstance(stack, str) and stack else None)
+        return Journal(creds.base_url, creds.api_key, owner if isinstance(owner, str) and owner else None)
 
 
 class _Deployment:
@@ -186,7 +183,7 @@ class _Deployment:
             org = self.org(alias)
         except DatadogError:
             return  # no credentials for this org: nothing can have been journaled with them
-        org.journal(props.get(STACK_INPUT)).settled(sink, conn_id)
+        org.journal(props.get(OWNER_INPUT)).settled(sink, conn_id)
 
     def made(self, conn_id: str) -> None:
         """Remember that this deployment created or adopted `conn_id`."""
@@ -204,31 +201,6 @@ class _Deployment:
             for org in self._orgs.values():
                 org.client.close()
             self._orgs.clear()
-
-
-_watching = threading.Event()
-
-
-def _exit_with_the_engine(poll_seconds: float = 1.0) -> None:
-    """In the provider host process, exit once the engine that started it is gone.
-
-    The launcher ignores SIGINT (so Ctrl-C lets the engine finish in-flight operations); should the
-    engine die without stopping the provider (a hard second Ctrl-C, a SIGKILL), this keeps the
-    provider from lingering. Only in `python -m pulumi.dynamic`, never in a user's own process.
-    """
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if getattr(spec, "name", None) != "pulumi.dynamic.__main__" or _watching.is_set():
-        return
-    _watching.set()
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_seconds)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-the-engine", daemon=True).start()
 
 
 def _outputs(conn: Connection, inputs: dict[str, Any], adopted: str | None) -> dict[str, Any]:
@@ -260,7 +232,6 @@ class OrgConnectionProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         """Take the stack configuration (keys stay in this process's memory only)."""
-        _exit_with_the_engine()
         if self._deployment is not None:
             self._deployment.close()
         self._deployment = _Deployment(StackConfig({key: req.config.get(key) for key in STACK_CONFIG_KEYS}))
@@ -323,7 +294,7 @@ class OrgConnectionProvider(ResourceProvider):
     @_one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Replace (deleting first) when the orgs change; update in place when only the types change."""
-        self.deployment.settled({**olds, STACK_INPUT: news.get(STACK_INPUT)}, _id)
+        self.deployment.settled({**olds, OWNER_INPUT: news.get(OWNER_INPUT)}, _id)
         changed = changed_inputs(olds, news)
         replaces = [spec.name for spec in changed if spec.effect == "replace"]
         if replaces == ["source_org"] and self._same_org(olds, news.get("source_org")):
@@ -371,12 +342,11 @@ class OrgConnectionProvider(ResourceProvider):
         """POST the connection, journaled (see journal.py); on a conflict, adopt when asked or when ours.
 
         Returns the connection and how it was adopted: None (created), "existing" (adopt_existing
-        took a connection made elsewhere), "earlier-create" (an earlier create of this project on
-        this machine made it, and the engine was not known to hold it: a killed `pulumi up`, or the
-        old name of a resource renamed right after its create, which then hands it over).
+        took a connection made elsewhere), "earlier-create" (an earlier create of this very resource,
+        on this machine, made it and the engine was not known to hold it: a killed `pulumi up`).
         """
         org = self.deployment.org(props.get("source_org"))
-        journal = org.journal(props.get(STACK_INPUT))
+        journal = org.journal(props.get(OWNER_INPUT))
         previous = journal.begin(sink)
         try:
             conn = org.client.create_connection(sink, types)
@@ -480,7 +450,7 @@ class OrgConnectionProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """One PATCH of connection_types (none when only state-only inputs or the alias changed)."""
         alias = news.get("source_org")
-        self.deployment.settled({**olds, STACK_INPUT: news.get(STACK_INPUT)}, id_)
+        self.deployment.settled({**olds, OWNER_INPUT: news.get(OWNER_INPUT)}, id_)
         types = sorted(news["connection_types"])
         if types == sorted(olds.get("connection_types") or []):
             outs = dict(olds)

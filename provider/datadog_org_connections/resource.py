@@ -22,7 +22,7 @@ import pulumi
 from pulumi.dynamic import Resource
 
 from .provider import OrgConnectionProvider
-from .schema import INPUTS, OUTPUTS, STACK_INPUT
+from .schema import INPUTS, OUTPUTS, OWNER_INPUT
 
 # From the one declaration of the inputs and outputs (schema.py).
 REQUIRED_INPUTS = tuple(spec.name for spec in INPUTS if spec.required)
@@ -166,8 +166,8 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
     """UUID of the user who made the connection."""
     adopted: pulumi.Output[str | None]
     """How this resource took the connection over: None (it created it), "existing" (adopt_existing),
-    "id" (adopt_id), "earlier-create" (made by an earlier `pulumi up` of this project on this machine
-    that the engine was not known to hold)."""
+    "id" (adopt_id), "earlier-create" (made by an earlier `pulumi up` of this same resource, on this
+    machine, killed before the engine recorded it)."""
     adopt_existing: pulumi.Output[bool | None]
     adopt_id: pulumi.Output[str | None]
     validate_sink: pulumi.Output[bool | None]
@@ -209,7 +209,8 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
         self, resource_name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions | None
     ) -> None:
         props: dict[str, Any] = {name: inputs.get(name) for name in _INPUTS}
-        props[STACK_INPUT] = f"{pulumi.get_project()}/{pulumi.get_stack()}"  # scopes the journal
+        # Which resource declares the connection: the journal of creates is kept per resource.
+        props[OWNER_INPUT] = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
         props.update(dict.fromkeys(OUTPUTS))  # outputs, known after create (or read)
         super().__init__(OrgConnectionProvider(), resource_name, props, opts)
 

@@ -26,7 +26,7 @@ from pulumi.runtime.rpc import UNKNOWN
 from .models import CONNECTION_TYPES
 from .stack_config import ORGS_KEY, StackConfig
 
-__all__ = ["INPUTS", "OUTPUTS", "STACK_INPUT", "Input", "changed_inputs", "check_inputs", "is_unknown"]
+__all__ = ["INPUTS", "OUTPUTS", "OWNER_INPUT", "Input", "changed_inputs", "check_inputs", "is_unknown"]
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -144,14 +144,14 @@ INPUTS: tuple[Input, ...] = (
     Input("adopt_existing", "state", _flag("adopt_existing"), canonical=bool),
     Input("adopt_id", "state", _adopt_id),
     Input("validate_sink", "state", _flag("validate_sink"), canonical=lambda v: v is not False),
-    # "<project>/<stack>" of the program that declares the connection: the journal of creates is
-    # kept per stack, so that a stack never takes over a connection another stack made. Never a
-    # change: moving a resource to a renamed stack must not touch it.
-    Input("_stack", "state", _text("_stack"), canonical=lambda _v: None, internal=True),
+    # "<project>/<stack>/<resource name>" of the resource that declares the connection: the journal
+    # of creates is kept per resource, so that only the resource whose create was interrupted gets
+    # its connection back (never another stack, nor a renamed or second resource). Never a change.
+    Input("_owner", "state", _text("_owner"), canonical=lambda _v: None, internal=True),
 )
 
-#: The internal input naming the declaring stack.
-STACK_INPUT = "_stack"
+#: The internal input naming the declaring resource (set by `OrgConnection`).
+OWNER_INPUT = "_owner"
 
 #: What the API says of a connection, added to the inputs in the outputs.
 OUTPUTS: tuple[str, ...] = (

@@ -101,14 +101,16 @@ def test_a_second_declaration_of_a_pair_made_in_this_run_is_not_adopted(
 def test_another_stack_on_the_same_machine_does_not_take_over_a_connection(
     host: ProviderHost, emulator: EmulatorControl
 ) -> None:
-    """The journal is kept per stack: what stack `first` made conflicts for stack `second`."""
-    made_id, _ = host.create({**NEWS, "_stack": "datadog-orgs/first"})  # journaled, not settled yet
+    """The journal is kept per resource: what stack `first` made conflicts for stack `second`, and for
+    another name in `first` (a rename, or a second declaration of the pair)."""
+    made_id, _ = host.create({**NEWS, "_owner": "datadog-orgs/first/to-hub"})  # journaled, not settled yet
     host.new_deployment()
-    with pytest.raises(ProviderError) as err:
-        host.create({**NEWS, "_stack": "datadog-orgs/second"})
-    assert "already exists" in err.value.args[0]
-    # The first stack itself, killed before its checkpoint, still gets its connection back.
-    conn_id, outs = host.create({**NEWS, "_stack": "datadog-orgs/first"})
+    for other in ("datadog-orgs/second/to-hub", "datadog-orgs/first/hub-conn"):
+        with pytest.raises(ProviderError) as err:
+            host.create({**NEWS, "_owner": other})
+        assert "already exists" in err.value.args[0]
+    # The resource itself, killed before its checkpoint, still gets its connection back.
+    conn_id, outs = host.create({**NEWS, "_owner": "datadog-orgs/first/to-hub"})
     assert conn_id == made_id and outs["adopted"] == "earlier-create"
 
 

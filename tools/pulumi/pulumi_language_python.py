@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -165,9 +166,22 @@ def serve(engine_address: str) -> None:
     # The engine stops plugins with SIGINT (then SIGKILL): stop quietly, not with a traceback.
     signal.signal(signal.SIGINT, lambda *_: server.stop(grace=0))
     signal.signal(signal.SIGTERM, lambda *_: server.stop(grace=0))
+    _stop_with_the_engine(server)
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()
     server.wait_for_termination()
+
+
+def _stop_with_the_engine(server: Any, poll_seconds: float = 1.0) -> None:
+    """Stop once the engine that started this host is gone (killed), instead of lingering."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        server.stop(grace=0)
+
+    threading.Thread(target=watch, name="stop-with-the-engine", daemon=True).start()
 
 
 def _stream(
@@ -214,6 +228,9 @@ def _user_traceback(exc: BaseException, program: str) -> str:
 
 def execute(argv: list[str]) -> int:
     """Run one Pulumi program in this interpreter (the child side of `Run`)."""
+    # Cancelling is the engine's job (one Ctrl-C: finish what is in flight): a SIGINT sent to every
+    # process of the run must not end the program with a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ap = argparse.ArgumentParser(prog="pulumi-language-python --exec")
     for flag in ("monitor", "engine", "project", "stack", "organization", "root-directory", "pwd",
                  "parallel", "dry-run"):  # fmt: skip
