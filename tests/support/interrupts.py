@@ -222,8 +222,9 @@ class FanOutStack:
         return procs
 
     def provider(self) -> Proc | None:
-        """The dynamic provider process of the running `pulumi up`, once started."""
-        return next((p for p in self.tree() if "pulumi.dynamic" in p.cmdline), None)
+        """The dynamic provider process of the running `pulumi up`, once started: the one process of the
+        run that is neither `pulumi` nor the language host (which also runs the program)."""
+        return next((p for p in self.tree() if p.label not in ("pulumi", "pulumi-language-python")), None)
 
     def wait(self, timeout: float = 300.0) -> int:
         """Wait for `pulumi up` to end; its exit status."""
