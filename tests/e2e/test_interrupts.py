@@ -8,14 +8,13 @@ One stack declares N connections from one org to N others (a generated seed), th
   and land in the state: no orphan, no lock; a plain `pulumi up` completes the rest. The terminal's process
   group holds the `pulumi` process alone (the engine starts each plugin in a group of its own), so
   "group" and "process" are the same case; "tree" signals every process of the run, as a CI runner or
-  systemd stopping a unit does. The launcher (tools/pulumi/pulumi-resource-pulumi-python) ignores SIGINT
-  only: a tree-wide SIGTERM kills the provider, its in-flight creates fail ("error reading from server")
-  while the API makes them; the journal has them, and the rerun adopts them.
+  systemd stopping a unit does. The provider host (tools/pulumi/pulumi_dynamic_host.py) answers SIGINT and
+  SIGTERM by refusing new calls and finishing those in flight, so a tree-wide signal is graceful too.
 - SIGKILL of every process of the run (a machine or CI runner dying), (a) while POSTs are in flight: the
   API makes connections nobody hears of; (b) after the provider got a POST's answer but before the engine
   wrote its checkpoint (the engine is stopped with SIGSTOP meanwhile, so that moment is held, not raced).
   The CLI then asks for `pulumi cancel` (the file backend's lock stays); with it, ONE `pulumi up` adopts
-  exactly the orphans (409, then the journal proves them ours: output `adopted: interrupted-create`).
+  exactly the orphans (409, then the journal proves them ours: output `adopted: earlier-create`).
 
 Every scenario checks that the signal landed at the intended moment (POSTs in flight at the signal, an
 orphan of the intended kind...) and otherwise retries with a fresh stack; after three misses it skips,
@@ -23,7 +22,7 @@ saying why: it never passes without having tested its case.
 
 The issue's own scenario (24 connections, SIGKILL after 6 POSTs, then cancel / up / refresh / up /
 destroy) runs small by default and full size with DDOC_SLOW_TESTS=1. Last, what the journal must not
-claim: another stack's connection (xfail: it does today).
+claim: another stack's connection.
 """
 
 from __future__ import annotations
@@ -196,7 +195,7 @@ def _converge(run: Run, killed: bool) -> dict[str, Any]:
         stack.sink_ids
     )
     adopted = {
-        r["id"] for r in stack.connections(deployment) if r["outputs"].get("adopted") == "interrupted-create"
+        r["id"] for r in stack.connections(deployment) if r["outputs"].get("adopted") == "earlier-create"
     }
     assert adopted == run.orphans
     stack.run("preview", "--expect-no-changes")
@@ -234,14 +233,8 @@ def _graceful(sig: signal.Signals, target: str) -> Callable[[Run], None]:
         assert run.stack.lock_files() == []
         assert not deployment.get("pending_operations"), deployment["pending_operations"]
         assert not run.stack.cleanup(), "every process of the run exits with it"
-        if target == "tree" and sig == signal.SIGTERM:
-            # The launcher ignores SIGINT only: SIGTERM kills the provider, its in-flight creates fail.
-            assert "error reading from server" in output, output
-            if not run.orphans:
-                raise Missed("no POST in flight at the provider's death made a connection")
-            run.journal_covers_orphans()
-        else:
-            assert run.orphans == set(), "in-flight creates finish and land in the state"
+        assert "error reading from server" not in output, output
+        assert run.orphans == set(), "in-flight creates finish and land in the state"
         _converge(run, killed=False)
 
     return scenario
@@ -382,8 +375,8 @@ def _issue_scenario(posts: int, victim: str, steps: list[Step]) -> Callable[[Run
         for command in (("cancel", "--yes"), ("up", "--yes", "--skip-preview"), ("refresh", "--yes")):
             steps.append(_step(run, f"pulumi {command[0]}", *command))
         steps.append(_step(run, "pulumi up", "up", "--yes", "--skip-preview"))
-        adopted = [r for r in run.stack.connections() if r["outputs"].get("adopted") == "interrupted-create"]
-        run.notes.append(f"adopted as interrupted-create: {len(adopted)}")
+        adopted = [r for r in run.stack.connections() if r["outputs"].get("adopted") == "earlier-create"]
+        run.notes.append(f"adopted as earlier-create: {len(adopted)}")
         steps.append(_step(run, "pulumi destroy", "destroy", "--yes"))
 
     return scenario
@@ -422,24 +415,18 @@ def test_the_issues_scenario_sigkill_then_cancel_up_refresh_up_destroy(
     assert (refresh.exit_code, refresh.api, refresh.state, refresh.orphans) == (0, count, count, 0)
     assert (up_again.exit_code, up_again.conflicts, up_again.api, up_again.state) == (0, 0, count, count)
     assert (destroy.exit_code, destroy.api, destroy.state) == (0, 0, 0)
-    assert f"adopted as interrupted-create: {killed.orphans}" in run.notes
+    assert f"adopted as earlier-create: {killed.orphans}" in run.notes
 
 
 # --- what the journal must not claim -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="journal.py keeps a create's id after a run that ended well (it is settled only when a later run "
-    "of the same stack diffs/reads/updates/deletes it) and scopes entries by API URL, key and project, not "
-    "by stack or resource: on a 409, Entry.claims() then hands that connection to another stack of the "
-    "project (or a renamed resource) as 'interrupted-create'",
-)
 def test_another_stack_of_the_project_does_not_take_over_a_connection_on_the_same_machine(
     tmp_path: Path, fan: Emulator
 ) -> None:
     """Issue 12: "A connection made by hand, or by another machine, still conflicts" - and so does one made
-    by another stack. Two stacks of one project share the machine's journal (same keys, same pair)."""
+    by another stack. Two stacks of one project share the machine's journal (same keys, same pair), whose
+    entries are kept per declaring resource (project/stack/name)."""
     fan.reset()
     sink = [fan.seed.orgs_by_name["sink-00"].id]
     first, second = (FanOutStack(tmp_path, fan.url, sink, stack=name) for name in ("first", "second"))
