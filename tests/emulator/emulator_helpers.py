@@ -20,14 +20,11 @@ __all__ = [
     "SPOKE_EU",
     "SPOKE_US",
     "Api",
-    "OrgKeys",
+    "Org",
     "create_body",
     "patch_body",
 ]
 
-
-OrgKeys = Org
-"""An org of the default seed with the keys of its admin user (from ``support.seed``)."""
 
 CONNECTIONS = "/api/v2/org_connections"
 RATE_LIMIT_HEADERS = (
@@ -58,7 +55,7 @@ def patch_body(conn_id: str, types: list[str]) -> dict[str, Any]:
 class Api:
     """Plain ``requests`` calls to the emulator as one org."""
 
-    def __init__(self, base_url: str, org: OrgKeys, session: requests.Session | None = None) -> None:
+    def __init__(self, base_url: str, org: Org, session: requests.Session | None = None) -> None:
         self.base_url = base_url
         self.org = org
         self.session = session or requests.Session()
@@ -73,9 +70,9 @@ class Api:
         """GET the connections list."""
         return self.request("GET", CONNECTIONS, params=params)
 
-    def create(self, sink: OrgKeys | str, types: builtins.list[str] | None = None) -> requests.Response:
+    def create(self, sink: Org | str, types: builtins.list[str] | None = None) -> requests.Response:
         """POST a connection to ``sink``."""
-        sink_id = sink.id if isinstance(sink, OrgKeys) else sink
+        sink_id = sink.id if isinstance(sink, Org) else sink
         return self.request("POST", CONNECTIONS, json=create_body(sink_id, types))
 
     def patch(self, conn_id: str, types: builtins.list[str]) -> requests.Response:

@@ -1,7 +1,18 @@
-"""The emulator's control endpoints (`/_emulator/...`), driven over HTTP like any client would."""
+"""The emulator's control endpoints (`/_emulator/...`), driven over HTTP like any client would.
+
+The emulator itself runs in the test process (``Emulator.start()``, the fixtures of conftest.py) or
+as a subprocess with its own GIL (:func:`subprocess_emulator`, what the benchmarks use, so that the
+emulator's work does not compete with the process that measures); either is driven through
+:class:`EmulatorControl`.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +28,10 @@ class EmulatorControl:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         resp = self.session.request(method, f"{self.url}/_emulator/{path}", json=body, timeout=30)
-        resp.raise_for_status()
+        if resp.status_code >= 400:
+            raise requests.HTTPError(
+                f"{method} /_emulator/{path}: {resp.status_code} {resp.text}", response=resp
+            )
         return resp.json() if resp.content else None
 
     def reset(self) -> None:
@@ -65,9 +79,8 @@ class EmulatorControl:
 
     def create(self, source: str, sink: str, types: list[str]) -> dict[str, Any]:
         """Make a connection out of band (as someone clicking in the UI would)."""
-        return self._call("POST", "connections", {"source": source, "sink": sink, "connection_types": types})[
-            "data"
-        ]  # type: ignore[no-any-return]
+        body = {"source": source, "sink": sink, "connection_types": types}
+        return self._call("POST", "connections", body)["data"]  # type: ignore[no-any-return]
 
     def patch(self, conn_id: str, types: list[str]) -> None:
         """Change a connection's types out of band."""
@@ -84,7 +97,38 @@ class EmulatorControl:
         answer = self._call("POST", f"users/{quote(user, safe='')}/deactivate")
         return [c["id"] for c in answer["deleted_connections"]]
 
+    def state(self) -> dict[str, Any]:
+        """The accounts, orgs, users and connections, as ``GET /_emulator/state`` answers."""
+        return self._call("GET", "state")  # type: ignore[no-any-return]
+
     def users(self) -> dict[str, bool]:
         """Every user of the seed by name, and whether it is active."""
-        state = self._call("GET", "state")
+        state = self.state()
         return {u["name"]: u["active"] for a in state["accounts"] for o in a["orgs"] for u in o["users"]}
+
+
+@contextmanager
+def subprocess_emulator(seed: str | Path | None = None, log: Path | None = None) -> Iterator[EmulatorControl]:
+    """``python -m datadog_org_connections.emulator --port 0 --quiet`` serving ``seed``, stderr to
+    ``log``; yields its control once it prints ``listening on URL``, stops it (SIGTERM) at the end."""
+    args = ["--seed", str(seed)] if seed is not None else []
+    with open(log or "/dev/null", "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "datadog_org_connections.emulator", "--port", "0", "--quiet", *args],
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            if not line.startswith("listening on "):
+                raise RuntimeError(f"emulator did not start: {line!r} (see {log})")
+            yield EmulatorControl(line.split("listening on ", 1)[1])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
