@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from harness import EmulatorProcess, PulumiProject, connections_spec, log, median
+from harness import Account, BenchProject, connections_spec, log, median
 from report import Table, ms
 
 OURS_TYPE = "pulumi-python:dynamic/datadog:OrgConnection"
@@ -17,7 +17,7 @@ NOOP_TYPE = "pulumi-python:dynamic/bench:NoopConnection"
 PACKAGE = "datadog_org_connections"
 
 
-def _resource_size(project: PulumiProject, stack: str, type_: str) -> dict[str, Any]:
+def _resource_size(project: BenchProject, stack: str, type_: str) -> dict[str, Any]:
     project.stack = stack
     state = project.export()
     res = next(r for r in state["deployment"]["resources"] if r["type"] == type_)
@@ -34,18 +34,17 @@ def _resource_size(project: PulumiProject, stack: str, type_: str) -> dict[str, 
     }
 
 
-def state_size(emu: EmulatorProcess, project: PulumiProject) -> dict[str, Any]:
-    emu.reset()
+def state_size(emu: Account, project: BenchProject) -> dict[str, Any]:
     conns = connections_spec(emu.sinks[:1])
     out = {}
     for mode, type_ in (("ours", OURS_TYPE), ("noop", NOOP_TYPE)):
         stack = f"footprint-{mode}"
-        project.new_stack(stack, emu.source)
-        project.spec(mode, conns)
+        project.new_stack(stack, emu.source, emu.url)
+        project.spec(mode, connections=conns)
         project.up(preview=False)
         out[mode] = _resource_size(project, stack, type_)
         project.destroy(preview=False)
-    emu.reset()
+    emu.control.reset()
     return out
 
 
@@ -104,7 +103,7 @@ def startup(runs: int) -> dict[str, Any]:
     }
 
 
-def run(emu: EmulatorProcess, project: PulumiProject, *, runs: int) -> tuple[dict[str, Any], list[Table]]:
+def run(emu: Account, project: BenchProject, *, runs: int) -> tuple[dict[str, Any], list[Table]]:
     log("  state size of one resource")
     sizes = state_size(emu, project)
     log(f"  start-up: {runs} runs per import")

@@ -10,61 +10,60 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness import EmulatorProcess, PulumiProject, connections_spec, log, summarize_requests
+from harness import Account, BenchProject, connections_spec, log, summarize_requests
 from report import Table
 
 PAGE_SIZE = 1000  # the client's page size (the API's maximum `limit`)
 
 
-def _count(emu: EmulatorProcess, project: PulumiProject, what: str, action: Any) -> dict[str, Any]:
-    emu.clear_log()
+def _count(emu: Account, project: BenchProject, what: str, action: Any) -> dict[str, Any]:
+    emu.control.clear_requests()
     run = action()
-    summary = summarize_requests(emu.requests_log())
+    summary = summarize_requests(emu.control.requests())
     summary["seconds"] = round(run.seconds, 3)
     log(f"  {what}: {summary['total']} request(s) {summary['by_kind']} in {run.seconds:.2f} s")
     return summary
 
 
-def _make_others(emu: EmulatorProcess, others: int) -> tuple[str, int]:
+def _make_others(emu: Account, others: int) -> tuple[str, int]:
     """`others` connections of the source org made out of band (half outgoing, half incoming),
     plus the one to adopt (source -> sinks[0]); returns (id to adopt, connections of the org)."""
     source = emu.source
-    target = emu.connect(source.id, emu.sinks[0].id, ["logs"])["id"]
+    target = emu.control.create(source.id, emu.sinks[0].id, ["logs"])["id"]
     outgoing = (others + 1) // 2
     incoming = others - outgoing
     if outgoing + 1 > len(emu.sinks) or incoming > len(emu.sinks) - 1:
         raise RuntimeError(f"the seed has too few sink orgs for {others} connections")
     for sink in emu.sinks[1 : outgoing + 1]:
-        emu.connect(source.id, sink.id, ["metrics"])
+        emu.control.create(source.id, sink.id, ["metrics"])
     for sink in emu.sinks[1 : incoming + 1]:
-        emu.connect(sink.id, source.id, ["logs"])
+        emu.control.create(sink.id, source.id, ["logs"])
     return target, 1 + outgoing + incoming
 
 
-def run(
-    emu: EmulatorProcess, project: PulumiProject, *, adopt_others: int = 1000
-) -> tuple[dict[str, Any], Table]:
-    emu.reset()
+def run(emu: Account, project: BenchProject, *, adopt_others: int = 1000) -> tuple[dict[str, Any], Table]:
     s0, s1 = emu.sinks[0], emu.sinks[1]
-    project.new_stack("lifecycle", emu.source)
+    project.new_stack("lifecycle", emu.source, emu.url)
     one = connections_spec([s0])
     ops: dict[str, dict[str, Any]] = {}
 
-    project.spec("ours", one)
+    project.spec("ours", connections=one)
     ops["create (up with preview)"] = _count(emu, project, "create, pulumi up with its preview", project.up)
     ops["destroy (with preview)"] = _count(emu, project, "destroy with its preview", project.destroy)
     ops["create"] = _count(emu, project, "create", lambda: project.up(preview=False))
     ops["preview, unchanged"] = _count(emu, project, "preview of an unchanged stack", project.preview)
-    project.spec("ours", one + connections_spec([s1], prefix="new"))
+    project.spec("ours", connections=one + connections_spec([s1], prefix="new"))
     ops["preview, one new"] = _count(emu, project, "preview with one new connection", project.preview)
-    project.spec("ours", connections_spec([s0], types=("logs", "metrics")))
+    project.spec("ours", connections=connections_spec([s0], types=("logs", "metrics")))
     ops["update"] = _count(emu, project, "update (types)", lambda: project.up(preview=False))
     ops["refresh"] = _count(emu, project, "refresh", project.refresh)
     ops["delete"] = _count(emu, project, "delete", lambda: project.destroy(preview=False))
 
     log(f"  making {adopt_others} other connections of the org out of band")
     target, visible = _make_others(emu, adopt_others)
-    project.spec("ours", [{"name": "adopted", "sink": s0.id, "types": ["logs"], "adopt_id": target}])
+    project.spec(
+        "ours", connections=[{"name": "adopted", "sink": s0.id, "types": ["logs"], "adopt_id": target}]
+    )
     ops["adopt by id"] = _count(emu, project, "adoption by id", lambda: project.up(preview=False))
     state = project.export()["deployment"]["resources"]
     ids = [r.get("id") for r in state if r["type"].endswith(":OrgConnection")]
@@ -72,7 +71,7 @@ def run(
     if ids != [target]:
         log(f"  warning: the adopting resource has id {ids}, not {target}")
     project.destroy(preview=False)
-    emu.reset()
+    emu.control.reset()
 
     minimum = {
         "create (up with preview)": 1,

@@ -1,6 +1,7 @@
 """Section `overhead`: `pulumi up` / preview / refresh / destroy of N `OrgConnection`s against the
-emulator, versus the same program shape on a no-op dynamic provider (the engine's floor); then the
-same with 50 ms of emulated API latency, versus the ideal for the provider host's 4 workers.
+emulator, versus the same program shape on a no-op dynamic provider (the engine's floor), the two
+interleaved over several repeats; then ours with 50 ms of emulated API latency, versus the ideal
+for the provider host's 4 workers.
 """
 
 from __future__ import annotations
@@ -8,114 +9,74 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness import EmulatorProcess, PulumiProject, connections_spec, log, median, summarize_requests
+from cycles import Cycle, cycle, fmt_spread, interleaved, lifecycle_actions, ratios, seconds_of
+from harness import Account, BenchProject, connections_spec, log
 from report import Table, ratio, seconds
 
 OPS = ("up", "preview", "refresh", "destroy")
 PROVIDER_WORKERS = 4  # `python -m pulumi.dynamic` serves gRPC calls from a ThreadPoolExecutor(max_workers=4)
 
 
-def _cycle(
-    emu: EmulatorProcess, project: PulumiProject, stack: str, mode: str, conns: list[dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    """up (create N), preview (unchanged), refresh, destroy: wall time and API requests of each."""
-    project.stack = stack
-    project.spec(mode, conns)
-    out: dict[str, dict[str, Any]] = {}
-    actions = {
-        "up": lambda: project.up(preview=False),
-        "preview": project.preview,
-        "refresh": project.refresh,
-        "destroy": lambda: project.destroy(preview=False),
-    }
+def measure(
+    emu: Account, project: BenchProject, conns: list[dict[str, Any]], repeats: int, label: str = ""
+) -> dict[str, list[Cycle]]:
+    """`repeats` interleaved rounds of up/preview/refresh/destroy, ours and no-op, on two stacks."""
+    for mode in ("ours", "noop"):
+        project.new_stack(f"{label or 'overhead'}-{mode}", emu.source, emu.url)
+
+    def runner(mode: str) -> Cycle:
+        project.stack = f"{label or 'overhead'}-{mode}"
+        project.spec(mode, connections=conns)
+        return cycle(emu, project, project.stack, lifecycle_actions(project))
+
+    return interleaved(repeats, {"ours": lambda: runner("ours"), "noop": lambda: runner("noop")}, label)
+
+
+def ratio_table(title: str, samples: dict[str, list[Cycle]]) -> tuple[dict[str, Any], Table]:
+    """The per-command medians, the ratio's median and spread, and the requests of ours."""
+    table = Table(title, ["command", "ours", "no-op", "ours/no-op", "IQR", "API requests (ours)"])
+    data: dict[str, Any] = {}
     for op in OPS:
-        emu.clear_log()
-        r = actions[op]()
-        entries = emu.requests_log()
-        summary = summarize_requests(entries)
-        server_ms = sum(e["duration_ms"] for e in entries)
-        out[op] = {
-            "seconds": round(r.seconds, 3),
-            "requests": summary["total"],
-            "by_kind": summary["by_kind"],
-            "emulator_busy_ms": round(server_ms, 1),
-            "api_span_seconds": summary["api_span_seconds"],
-            "max_in_flight": summary["max_in_flight"],
-        }
-    log(f"  {mode:4s} " + "  ".join(f"{op} {out[op]['seconds']:.2f}s/{out[op]['requests']}req" for op in OPS))
-    return out
-
-
-def run(
-    emu: EmulatorProcess, project: PulumiProject, *, n: int, repeats: int, latency_ms: float = 50.0
-) -> tuple[dict[str, Any], list[Table]]:
-    emu.reset()
-    conns = connections_spec(emu.sinks[:n])
-    project.new_stack("overhead-ours", emu.source)
-    project.new_stack("overhead-noop", emu.source)
-    samples: dict[str, list[dict[str, dict[str, Any]]]] = {"ours": [], "noop": []}
-    for rep in range(repeats):
-        log(f"  N={n}, round {rep + 1}/{repeats}")
-        samples["ours"].append(_cycle(emu, project, "overhead-ours", "ours", conns))
-        samples["noop"].append(_cycle(emu, project, "overhead-noop", "noop", conns))
-
-    def med(mode: str, op: str) -> float:
-        return median(s[op]["seconds"] for s in samples[mode])
-
-    base = {mode: {op: round(med(mode, op), 3) for op in OPS} for mode in samples}
-    requests = {op: samples["ours"][-1][op]["requests"] for op in OPS}
-    by_kind = {op: samples["ours"][-1][op]["by_kind"] for op in OPS}
-
-    log(f"  N={n} with {latency_ms:g} ms of API latency")
-    emu.post("latency", {"ms": latency_ms})
-    slow = _cycle(emu, project, "overhead-ours", "ours", conns)
-    emu.reset()
-
-    t1 = Table(
-        f"pulumi commands on N={n} connections: ours vs a no-op dynamic provider (median of {repeats})",
-        ["command", "ours", "no-op", "ours/no-op", "API requests (ours)"],
-    )
-    for op in OPS:
-        kinds = ", ".join(f"{c} {k}" for k, c in by_kind[op].items()) or "0"
-        t1.add(
+        r = ratios(samples["ours"], samples["noop"], op)
+        o, z = seconds_of(samples["ours"], op), seconds_of(samples["noop"], op)
+        by_kind = samples["ours"][-1][op]["by_kind"]
+        data[op] = {"ours_seconds": o, "noop_seconds": z, "ratio": r, "by_kind": by_kind}
+        kinds = ", ".join(f"{c} {k}" for k, c in by_kind.items()) or "0"
+        table.add(
             op,
-            seconds(base["ours"][op]),
-            seconds(base["noop"][op]),
-            ratio(base["ours"][op], base["noop"][op]),
+            seconds(o["median"]),
+            seconds(z["median"]),
+            fmt_spread(r),
+            f"{r['q1']:.2f}-{r['q3']:.2f}",
             kinds,
         )
-    t1.notes.append(
-        "up = `pulumi up --skip-preview` creating all N; preview = of the unchanged stack; refresh and "
-        "destroy with --skip-preview; each against the emulator in its own process, 0 ms latency"
+    table.notes.append(
+        "ours/no-op = median of the per-round ratios (min-max over the rounds); IQR = its quartiles; "
+        "ours and no-op run back to back in each round, the order swapped every other round"
     )
+    return data, table
 
-    minimum_requests = {"up": n, "preview": 0, "refresh": n, "destroy": n}
+
+def _latency_table(
+    n: int, latency_ms: float, floor: dict[str, float], slow: Cycle
+) -> tuple[dict[str, Any], Table]:
     t2 = Table(
         f"the same with {latency_ms:g} ms of API latency: ours vs ideal = no-op floor + "
         f"ceil(requests/{PROVIDER_WORKERS}) x {latency_ms:g} ms",
-        [
-            "command",
-            "ours",
-            "ideal",
-            "ours/ideal",
-            "API phase",
-            "API ideal",
-            "API phase/ideal",
-            "max in flight",
-            "requests",
-            "GET /api/v2/org",
-        ],
-    )
+        ["command", "ours", "ideal", "ours/ideal", "API phase", "API ideal", "API phase/ideal",
+         "max in flight", "requests", "GET /api/v2/org"],
+    )  # fmt: skip
+    minimum_requests = {"up": n, "preview": 0, "refresh": n, "destroy": n}
     latency: dict[str, Any] = {}
     for op in OPS:
         api_ideal = math.ceil(minimum_requests[op] / PROVIDER_WORKERS) * latency_ms / 1000.0
-        ideal = base["noop"][op] + api_ideal
+        ideal = floor[op] + api_ideal
         s = slow[op]
         latency[op] = dict(
             s,
             ideal_seconds=round(ideal, 3),
             ratio=round(s["seconds"] / ideal, 3),
-            api_ideal_seconds=round(api_ideal, 3),
+            api_ideal_seconds=api_ideal,
         )
         t2.add(
             op,
@@ -127,7 +88,7 @@ def run(
             ratio(s["api_span_seconds"], api_ideal) if api_ideal else "-",
             s["max_in_flight"],
             s["requests"],
-            slow[op]["by_kind"].get("GET /api/v2/org", 0),
+            s["by_kind"].get("GET /api/v2/org", 0),
         )
     t2.notes += [
         f"the provider process runs at most {PROVIDER_WORKERS} calls at once, so N API calls of "
@@ -135,14 +96,28 @@ def run(
         "API phase = first request to last answer, seen by the emulator; max in flight = most requests "
         "it was serving at once. ours/ideal < 1 means the engine overlapped its own work with the API waits",
     ]
-    data = {
-        "n": n,
-        "repeats": repeats,
-        "median_seconds": base,
-        "requests": requests,
-        "requests_by_kind": by_kind,
-        "samples": samples,
-        "latency_ms": latency_ms,
-        "with_latency": latency,
-    }
-    return data, [t1, t2]
+    return latency, t2
+
+
+def run(
+    emu: Account, project: BenchProject, *, n: int, repeats: int, latency_ms: float = 50.0
+) -> tuple[dict[str, Any], list[Table]]:
+    conns = connections_spec(emu.sinks[:n])
+    samples = measure(emu, project, conns, repeats)
+    data, t1 = ratio_table(
+        f"pulumi commands on N={n} connections: ours vs a no-op dynamic provider ({repeats} rounds, interleaved)",
+        samples,
+    )
+    t1.notes.append(
+        "up = `pulumi up --skip-preview` creating all N; preview = of the unchanged stack; refresh and "
+        "destroy with --skip-preview; the emulator is a subprocess, 0 ms latency, reset before the section"
+    )
+    log(f"  N={n} with {latency_ms:g} ms of API latency")
+    emu.control.latency(latency_ms)
+    project.spec("ours", connections=conns)
+    slow = cycle(emu, project, "overhead-ours", lifecycle_actions(project))
+    emu.control.reset()
+    floor = {op: data[op]["noop_seconds"]["median"] for op in OPS}
+    latency, t2 = _latency_table(n, latency_ms, floor, slow)
+    out = {"n": n, "repeats": repeats, "commands": data, "samples": samples, "with_latency": latency}
+    return out, [t1, t2]

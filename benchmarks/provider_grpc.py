@@ -6,75 +6,25 @@ provider process per call. This isolates the provider's own per-call cost from t
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-import grpc
-from pulumi.dynamic.dynamic import serialize_provider
-from pulumi.runtime import rpc
-from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import provider_pb2
 
 from datadog_org_connections.provider import OrgConnectionProvider
-from harness import BENCH_DIR, EmulatorProcess, log, summarize_requests
+from harness import BENCH_DIR, Account, log, summarize_requests
 from noop_provider import NoopProvider
+from procstat import cpu_seconds
 from report import Table, ms
+from support.provider_host import PROVIDER_KEY, ProviderHost, from_struct
 
-PROVIDER_KEY = "__provider"
 WORKERS = 4  # as many calls at once as the provider host serves
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _struct(props: dict[str, Any]) -> Any:
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(rpc.serialize_properties(props, {}))
-    finally:
-        loop.close()
-
-
-class Host:
-    """A `python -m pulumi.dynamic` process serving one serialized provider."""
-
-    def __init__(self, provider: object, workdir: Path) -> None:
-        self.serialized = serialize_provider(provider)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "DATADOG_", "PULUMI_"))}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p)
-        env["PULUMI_HOME"] = str(workdir)  # where the provider keeps its journal of unfinished creates
-        self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic", "127.0.0.1:1"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        port = self.proc.stdout.readline().strip()
-        if not port.isdigit():
-            self.close()
-            raise RuntimeError(f"provider host did not start: {port!r}")
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-    def props(self, props: dict[str, Any]) -> Any:
-        return _struct({**props, PROVIDER_KEY: self.serialized})
-
-    def close(self) -> None:
-        if getattr(self, "channel", None) is not None:
-            self.channel.close()
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-
-def _phase(host: Host, calls: Sequence[Callable[[], Any]], workers: int) -> dict[str, float]:
-    cpu0 = host.cpu_seconds()
+def _phase(host: ProviderHost, calls: Sequence[Callable[[], Any]], workers: int) -> dict[str, float]:
+    cpu0 = cpu_seconds(host.proc.pid)
     durations: list[float] = []
 
     def timed(fn: Callable[[], Any]) -> Any:
@@ -90,7 +40,7 @@ def _phase(host: Host, calls: Sequence[Callable[[], Any]], workers: int) -> dict
         with ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(timed, calls))
     wall = time.perf_counter() - started
-    cpu = host.cpu_seconds() - cpu0
+    cpu = cpu_seconds(host.proc.pid) - cpu0
     durations.sort()
     return {
         "wall_s": round(wall, 3),
@@ -100,16 +50,8 @@ def _phase(host: Host, calls: Sequence[Callable[[], Any]], workers: int) -> dict
     }
 
 
-def _drive(host: Host, emu: EmulatorProcess, n: int) -> dict[str, dict[str, Any]]:
-    src = emu.source
-    host.stub.Configure(
-        provider_pb2.ConfigureRequest(
-            args=_struct(
-                {"datadog:apiKey": src.api_key, "datadog:appKey": src.app_key, "datadog:apiUrl": emu.url}
-            ),
-            acceptSecrets=True,
-        )
-    )
+def _drive(host: ProviderHost, emu: Account, n: int) -> dict[str, dict[str, Any]]:
+    host.configure(emu.source.config(emu.url))
     news = [{"sink_org_id": s.id, "connection_types": ["logs"]} for s in emu.sinks[:n]]
     out: dict[str, dict[str, Any]] = {}
     out["check"] = _phase(
@@ -120,13 +62,13 @@ def _drive(host: Host, emu: EmulatorProcess, n: int) -> dict[str, dict[str, Any]
         ],
         1,
     )
-    checked = [dict(rpc.deserialize_properties(r.inputs, True)) for r in out["check"]["results"]]
+    checked = [from_struct(r.inputs) for r in out["check"]["results"]]
     out["create"] = _phase(
         host,
         [lambda p=p: host.stub.Create(provider_pb2.CreateRequest(properties=host.props(p))) for p in checked],
         WORKERS,
     )
-    created = [(r.id, dict(rpc.deserialize_properties(r.properties, True))) for r in out["create"]["results"]]
+    created = [(r.id, from_struct(r.properties)) for r in out["create"]["results"]]
     for _, outs in created:
         outs.pop(PROVIDER_KEY, None)
     out["read"] = _phase(
@@ -150,22 +92,18 @@ def _drive(host: Host, emu: EmulatorProcess, n: int) -> dict[str, dict[str, Any]
     return out
 
 
-def run(emu: EmulatorProcess, workdir: Path, *, n: int) -> tuple[dict[str, Any], Table]:
-    emu.reset()
+def run(emu: Account, *, n: int) -> tuple[dict[str, Any], Table]:
     data: dict[str, Any] = {"n": n, "workers": WORKERS}
     for mode, provider in (("ours", OrgConnectionProvider()), ("noop", NoopProvider())):
-        host = Host(provider, workdir / f"provider-{mode}")
-        try:
-            emu.clear_log()
+        emu.control.reset()
+        with ProviderHost(provider=provider, pythonpath=[str(BENCH_DIR)]) as host:
             data[mode] = _drive(host, emu, n)
-            data[mode]["requests"] = summarize_requests(emu.requests_log())["by_kind"]
-        finally:
-            host.close()
+            data[mode]["requests"] = summarize_requests(emu.control.requests())["by_kind"]
         log(
             f"  {mode}: "
             + ", ".join(f"{p} {v['wall_s']:.2f}s" for p, v in data[mode].items() if p != "requests")
         )
-    emu.reset()
+    emu.control.reset()
     table = Table(
         f"provider process over gRPC, N={n}: check sequential, then create/read/delete {WORKERS} at a time",
         ["call", "ours wall", "no-op wall", "ours per call", "ours CPU/call", "no-op CPU/call"],

@@ -6,24 +6,23 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness import EmulatorProcess, PulumiProject, connections_spec, log, summarize_requests
+from harness import Account, BenchProject, connections_spec, log, summarize_requests
 from report import Table, ratio, seconds
 
 
 def run(
-    emu: EmulatorProcess, project: PulumiProject, *, n: int, limit: int = 20, period: float = 1.0
+    emu: Account, project: BenchProject, *, n: int, limit: int = 20, period: float = 1.0
 ) -> tuple[dict[str, Any], Table]:
-    emu.reset()
     conns = connections_spec(emu.sinks[:n])
 
     # The floor: the same commands on the no-op provider (no API calls, so the limit does not matter).
-    project.new_stack("ratelimit-noop", emu.source)
-    project.spec("noop", conns)
+    project.new_stack("ratelimit-noop", emu.source, emu.url)
+    project.spec("noop", connections=conns)
     floor = {"up": project.up(preview=False).seconds, "destroy": project.destroy(preview=False).seconds}
 
-    project.new_stack("ratelimit-ours", emu.source)
-    project.spec("ours", conns)
-    emu.post("rate_limit", {"limit": limit, "period": period})
+    project.new_stack("ratelimit-ours", emu.source, emu.url)
+    project.spec("ours", connections=conns)
+    emu.control.rate_limit(limit, period)
     out: dict[str, Any] = {"n": n, "limit": limit, "period": period}
     table = Table(
         f"N={n} connections under a rate limit of {limit} requests per {period:g} s (per org and endpoint)",
@@ -43,9 +42,9 @@ def run(
         ("up", lambda: project.up(preview=False), "POST"),
         ("destroy", lambda: project.destroy(preview=False), "DELETE"),
     ):
-        emu.clear_log()
+        emu.control.clear_requests()
         r = action()
-        entries = emu.requests_log()
+        entries = emu.control.requests()
         summary = summarize_requests(entries)
         accepted = sum(1 for e in entries if e["method"] == method and e["status"] != 429)
         ideal = floor[op] + (math.ceil(accepted / limit) - 1) * period
@@ -72,7 +71,7 @@ def run(
             summary["throttled"],
             f"{accepted} {method}",
         )
-    emu.reset()
+    emu.control.reset()
     table.notes += [
         f"ideal = no-op floor ({floor['up']:.2f} s up, {floor['destroy']:.2f} s destroy) + "
         f"(ceil(requests/{limit}) - 1) x {period:g} s: a full window of {limit} at once, then one per period",

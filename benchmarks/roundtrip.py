@@ -14,7 +14,7 @@ from typing import Any
 
 from datadog_org_connections.client import OrgConnectionsClient
 from datadog_org_connections.settings import Credentials
-from harness import EmulatorProcess, log
+from harness import Account, log
 from report import Table, ms
 
 
@@ -37,13 +37,12 @@ def _timed(calls: int, fn: Callable[[int], object]) -> list[float]:
     return out
 
 
-def _server_ms(emu: EmulatorProcess, method: str) -> float:
-    durations = [e["duration_ms"] for e in emu.requests_log() if e["method"] == method]
+def _server_ms(emu: Account, method: str) -> float:
+    durations = [e["duration_ms"] for e in emu.control.requests() if e["method"] == method]
     return round(statistics.median(durations), 3) if durations else 0.0
 
 
-def run(emu: EmulatorProcess, *, calls: int) -> tuple[dict[str, Any], Table]:
-    emu.reset()
+def run(emu: Account, *, calls: int) -> tuple[dict[str, Any], Table]:
     src = emu.source
     creds = Credentials(src.api_key, src.app_key, emu.url)
     sinks = emu.sinks[:calls]
@@ -67,7 +66,7 @@ def run(emu: EmulatorProcess, *, calls: int) -> tuple[dict[str, Any], Table]:
             ("list managed orgs (GET /api/v2/org)", "GET", lambda i: client.list_managed_orgs()),
         ]
         for name, method, fn in cases:
-            emu.clear_log()
+            emu.control.clear_requests()
             samples = _timed(len(sinks), fn)
             results[name] = dict(_stats(samples), server_median_ms=_server_ms(emu, method))
             log(f"  {name}: median {results[name]['median_ms']:.2f} ms")
@@ -75,25 +74,25 @@ def run(emu: EmulatorProcess, *, calls: int) -> tuple[dict[str, Any], Table]:
         # A full page: the org takes part in 1,000 connections (made out of band).
         many = min(1000, 2 * (len(emu.sinks) - 1))
         for sink in emu.sinks[: many // 2]:
-            emu.connect(src.id, sink.id, ["logs"])
-            emu.connect(sink.id, src.id, ["metrics"])
-        emu.clear_log()
+            emu.control.create(src.id, sink.id, ["logs"])
+            emu.control.create(sink.id, src.id, ["metrics"])
+        emu.control.clear_requests()
         name = f"list all {many} connections (GET, 1 page)"
         samples = _timed(10, lambda i: client.list_connections())
         results[name] = dict(_stats(samples), server_median_ms=_server_ms(emu, "GET"))
         log(f"  {name}: median {results[name]['median_ms']:.2f} ms")
-        emu.reset()
+        emu.control.reset()
 
     # What a new session (new TCP connection) per call would cost.
     def fresh(_: int) -> None:
         with OrgConnectionsClient(creds) as c:
             c.list_managed_orgs()
 
-    emu.clear_log()
+    emu.control.clear_requests()
     results["new client per call (GET /api/v2/org)"] = dict(
         _stats(_timed(len(sinks), fresh)), server_median_ms=_server_ms(emu, "GET")
     )
-    emu.reset()
+    emu.control.reset()
 
     table = Table(
         f"one API call through OrgConnectionsClient, sequential, {len(sinks)} calls each",

@@ -2,11 +2,15 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--only SECTION[,SECTION]] [--json FILE] [--keep]
 
-Sections: requests (API requests per lifecycle operation), overhead (pulumi up/preview/refresh/
-destroy of N connections vs a no-op provider, and with 50 ms of latency), ratelimit (N creates
-under a rate limit), footprint (state bytes per resource, provider start-up), provider (the
-provider process alone over gRPC, ours vs no-op), http (one call through the client). Prints tables, then the JSON document (or writes it to --json FILE).
-Measures and prints only: nothing here fails on a timing.
+Sections run by default: requests (API requests per lifecycle operation), overhead (pulumi up/
+preview/refresh/destroy of N connections vs a no-op provider, interleaved, and with 50 ms of
+latency), ratelimit (N creates under a rate limit), footprint (state bytes per resource, provider
+start-up), provider (the provider process alone over gRPC, ours vs no-op), http (one call through
+the client). Only when named with --only: stored (the overhead ratio with 1,000 more connections
+stored in the emulator) and scale (32 orgs meshed by one OrgTopology: 992 connections; several
+minutes). Every section starts from a reset emulator and a new Pulumi project. Prints tables, then
+the JSON document (or writes it to --json FILE). Measures and prints only: nothing here fails on a
+timing.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ import overhead
 import provider_grpc
 import rate_limits
 import roundtrip
-from harness import VENV_BIN, EmulatorProcess, PulumiProject, emulator, log, workdir
+import scale
+import stored
+from harness import VENV_BIN, Account, BenchProject, account, log, workdir
 from report import Table
 
-SECTIONS = ("requests", "overhead", "ratelimit", "footprint", "provider", "http")
+DEFAULT_SECTIONS = ("requests", "overhead", "ratelimit", "footprint", "provider", "http")
+SECTIONS = (*DEFAULT_SECTIONS, "stored", "scale")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -41,23 +48,27 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help=f"comma-separated sections to run, among {', '.join(SECTIONS)} (default: all)",
+        help=f"comma-separated sections to run, among {', '.join(SECTIONS)} "
+        f"(default: {', '.join(DEFAULT_SECTIONS)})",
     )
     parser.add_argument("--json", metavar="FILE", help="write the JSON document to FILE instead of stdout")
     parser.add_argument("-n", type=int, default=None, help="connections per stack (default 100; --quick 20)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="interleaved rounds of ours and no-op (default 5; scale 3)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (stacks, logs)")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {unknown}: choose among {', '.join(SECTIONS)}")
-    args.sections = only or list(SECTIONS)
+    args.sections = only or list(DEFAULT_SECTIONS)
     return args
 
 
 def _versions() -> dict[str, str]:
     pulumi = subprocess.run(
-        [str(VENV_BIN / "pulumi"), "version"], capture_output=True, text=True, check=False
+        [str(Path(VENV_BIN) / "pulumi"), "version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     from importlib import metadata
 
@@ -72,15 +83,16 @@ def _versions() -> dict[str, str]:
 
 
 def _run_section(
-    section: str,
-    emu: EmulatorProcess,
-    project: PulumiProject,
-    tmp: Path,
-    *,
-    n: int,
-    repeats: int,
-    quick: bool,
+    section: str, emu: Account, tmp: Path, args: argparse.Namespace, n: int
 ) -> tuple[dict[str, Any], list[Table]]:
+    """One section, from a reset emulator and a new Pulumi project of its own."""
+    emu.control.reset()
+    project = BenchProject(tmp / section)
+    repeats = args.repeats or 5
+    if section == "scale":
+        return scale.run(tmp / "scale-account", repeats=args.repeats or 3, quick=args.quick)
+    if section == "stored":
+        return stored.run(emu, project, n=n, repeats=repeats)
     if section == "requests":
         data, table = lifecycle.run(emu, project)
         return data, [table]
@@ -90,9 +102,9 @@ def _run_section(
         data, table = rate_limits.run(emu, project, n=n, limit=max(1, n // 5), period=1.0)
         return data, [table]
     if section == "footprint":
-        return footprint.run(emu, project, runs=5 if quick else 9)
+        return footprint.run(emu, project, runs=5 if args.quick else 9)
     if section == "provider":
-        data, table = provider_grpc.run(emu, tmp, n=n)
+        data, table = provider_grpc.run(emu, n=n)
         return data, [table]
     data, table = roundtrip.run(emu, calls=n)
     return data, [table]
@@ -101,24 +113,24 @@ def _run_section(
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     n = args.n or (20 if args.quick else 100)
-    repeats = 1 if args.quick else 2
     started = time.perf_counter()
     doc: dict[str, Any] = {
-        "settings": {"n": n, "quick": args.quick, "repeats": repeats, "sections": args.sections},
+        "settings": {"n": n, "quick": args.quick, "repeats": args.repeats, "sections": args.sections},
         "versions": _versions(),
         "sections": {},
     }
     tables: list[Table] = []
     failed: list[str] = []
     sinks = max(n, 501) + 8  # adoption needs 1 + 1,000 connections of one org: 501 sinks
-    with workdir(args.keep) as tmp, emulator(tmp, sinks) as emu:
-        log(f"emulator {emu.url} with {sinks + 1} orgs; work dir {tmp}")
-        project = PulumiProject(tmp / "pulumi", emu.url)
+    names = ["source", *(f"sink-{i:04d}" for i in range(sinks))]
+    with workdir(args.keep) as tmp, account(tmp, names) as emu:
+        log(f"emulator {emu.url} with {len(names)} orgs; work dir {tmp}; load {os.getloadavg()}")
+        doc["load_average_start"] = os.getloadavg()
         for section in args.sections:
             t0 = time.perf_counter()
             log(f"section {section}")
             try:
-                data, more = _run_section(section, emu, project, tmp, n=n, repeats=repeats, quick=args.quick)
+                data, more = _run_section(section, emu, tmp, args, n)
                 tables += more
             except Exception as exc:  # a broken set-up, not a slow figure: report it, go on
                 log(f"section {section} FAILED: {type(exc).__name__}: {exc}")
@@ -128,12 +140,18 @@ def main(argv: list[str] | None = None) -> int:
             doc["sections"][section] = data
             log(f"section {section} done in {data['section_seconds']:.1f} s")
     doc["wall_seconds"] = round(time.perf_counter() - started, 1)
+    doc["load_average_end"] = os.getloadavg()
 
     print()
     for table in tables:
         print(table.render())
         print()
     print(f"total wall time {doc['wall_seconds']:.1f} s (N={n}, {'quick' if args.quick else 'full'} run)")
+    print(
+        "load averages (1, 5, 15 min) at start {} and end {}".format(
+            *(" / ".join(f"{x:.2f}" for x in doc[k]) for k in ("load_average_start", "load_average_end"))
+        )
+    )
     text = json.dumps(doc, indent=2, sort_keys=False)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

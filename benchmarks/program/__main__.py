@@ -1,6 +1,8 @@
 """The benchmark program: declares what spec.json (written by the benchmark) says.
 
-spec.json: {"mode": "ours" | "noop", "connections": [{"name", "sink", "types", "adopt_id"?}, ...]}
+spec.json: {"mode": "ours" | "noop", and either
+            "connections": [{"name", "sink", "types", "adopt_id"?}, ...]  (one OrgConnection each), or
+            "topology": {"name", "orgs": {alias: org id}, "mode": "mesh" | "hub-and-spoke", "hub"?, "types"}}
 """
 
 import json
@@ -9,16 +11,15 @@ from pathlib import Path
 spec = json.loads((Path(__file__).parent / "spec.json").read_text())
 
 if spec["mode"] == "ours":
-    from datadog_org_connections import OrgConnection
-
-    for c in spec["connections"]:
-        OrgConnection(
-            c["name"], sink_org_id=c["sink"], connection_types=c["types"], adopt_id=c.get("adopt_id")
-        )
+    from datadog_org_connections import OrgConnection as Connection
+    from datadog_org_connections import OrgTopology as Topology
 else:
-    from noop_provider import NoopConnection
+    from noop_provider import NoopConnection as Connection  # type: ignore[assignment]
+    from noop_provider import NoopTopology as Topology  # type: ignore[assignment]
 
-    for c in spec["connections"]:
-        NoopConnection(
-            c["name"], sink_org_id=c["sink"], connection_types=c["types"], adopt_id=c.get("adopt_id")
-        )
+for c in spec.get("connections", []):
+    Connection(c["name"], sink_org_id=c["sink"], connection_types=c["types"], adopt_id=c.get("adopt_id"))
+
+if "topology" in spec:
+    t = spec["topology"]
+    Topology(t["name"], orgs=t["orgs"], mode=t["mode"], hub=t.get("hub"), connection_types=t["types"])
