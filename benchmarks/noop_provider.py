@@ -1,24 +1,19 @@
 """The engine's floor: a dynamic provider that does nothing, with the same resource shape as
 `OrgConnection` (same inputs and outputs), so `pulumi up` with it costs only what the engine,
-the language host and the dynamic provider host cost. `NoopTopology` is `OrgTopology` with
-`NoopConnection`s: the same edges, names and parent component.
+the language host and the dynamic provider host cost.
 
 It lives in an importable module (benchmarks/ is on PYTHONPATH for the program and for the
-provider process), so dill pickles it by reference, like `OrgConnectionProvider`.
+provider process), so dill pickles it by reference, like `OrgConnectionProvider`. It imports
+nothing of our package, so the provider process that unpickles it loads only what any dynamic
+provider loads. The resources that use it are in noop_resources.py (the program's side).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pulumi
-from pulumi.dynamic import CreateResult, ReadResult, Resource, ResourceProvider
-
-from datadog_org_connections.topology import topology_edges
-
-_OUTPUTS = ("source_org_id", "source_org_name", "sink_org_name", "created_at", "created_by", "created_by_id")
+from pulumi.dynamic import CreateResult, ReadResult, ResourceProvider
 
 
 class NoopProvider(ResourceProvider):
@@ -40,54 +35,3 @@ class NoopProvider(ResourceProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         return ReadResult(id_, props)
-
-
-class NoopConnection(Resource, module="bench", name="NoopConnection"):
-    """Same inputs as `OrgConnection`, served by `NoopProvider`."""
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        sink_org_id: pulumi.Input[str],
-        connection_types: pulumi.Input[list[str]],
-        adopt_id: pulumi.Input[str] | None = None,
-        source_org: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props: dict[str, Any] = {
-            "sink_org_id": sink_org_id,
-            "connection_types": connection_types,
-            "source_org": source_org,
-            "adopt_existing": None,
-            "adopt_id": adopt_id,
-            "validate_sink": None,
-        }
-        props.update(dict.fromkeys(_OUTPUTS))
-        super().__init__(NoopProvider(), resource_name, props, opts)
-
-
-class NoopTopology(pulumi.ComponentResource):
-    """`OrgTopology`'s shape (component, edges, names, parents) with `NoopConnection`s."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        orgs: Mapping[str, str],
-        connection_types: Sequence[str],
-        mode: str = "hub-and-spoke",
-        hub: str | None = None,
-    ) -> None:
-        super().__init__("bench:index:NoopTopology", name, None, None)
-        self.connections: dict[str, NoopConnection] = {}
-        for source, sink in topology_edges(list(orgs), mode, hub):
-            key = f"{source}-to-{sink}"
-            self.connections[key] = NoopConnection(
-                f"{name}-{key}",
-                source_org=source,
-                sink_org_id=orgs[sink],
-                connection_types=list(connection_types),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-        self.register_outputs({key: conn.id for key, conn in self.connections.items()})

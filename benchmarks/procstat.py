@@ -42,23 +42,21 @@ class ProviderWatch:
     """While open, polls /proc every `interval` s for `python -m pulumi.dynamic` processes started
     with ``PULUMI_HOME=home``; `peaks` maps each one's pid to its peak RSS in KiB."""
 
-    def __init__(self, home: Path, interval: float = 0.05) -> None:
+    def __init__(self, home: Path, interval: float = 0.1) -> None:
         self._marker = b"PULUMI_HOME=" + str(home).encode()
         self._interval = interval
         self._stop = threading.Event()
-        self._ours: dict[int, bool] = {}
+        self._ours: dict[int, tuple[bytes, bool]] = {}
         self.peaks: dict[int, int] = {}
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _is_ours(self, pid: int) -> bool:
-        known = self._ours.get(pid)
-        if known is None:
-            cmdline = _read(f"/proc/{pid}/cmdline")
+        cmdline = _read(f"/proc/{pid}/cmdline")
+        seen = self._ours.get(pid)
+        if seen is None or seen[0] != cmdline:  # new, or it has exec'd since (the launcher script)
             environ = _read(f"/proc/{pid}/environ").split(b"\0") if b"pulumi.dynamic" in cmdline else []
-            known = self._marker in environ
-            if cmdline:  # an empty cmdline: not started yet, or gone; ask again next time
-                self._ours[pid] = known
-        return known
+            seen = self._ours[pid] = (cmdline, self._marker in environ)
+        return seen[1]
 
     def _poll(self) -> None:
         while True:

@@ -22,6 +22,7 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +83,21 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _org_names(n: int) -> list[str]:
+    """`source` and max(n, 501) + 8 sinks: adoption needs 1 + 1,000 connections of one org."""
+    return ["source", *(f"sink-{i:04d}" for i in range(max(n, 501) + 8))]
+
+
 def _run_section(
-    section: str, emu: Account, tmp: Path, args: argparse.Namespace, n: int
+    section: str, emu: Account | None, tmp: Path, args: argparse.Namespace, n: int
 ) -> tuple[dict[str, Any], list[Table]]:
     """One section, from a reset emulator and a new Pulumi project of its own."""
+    if section == "scale":
+        return scale.run(tmp / "scale", repeats=args.repeats or 3, quick=args.quick)
+    assert emu is not None
     emu.control.reset()
     project = BenchProject(tmp / section)
     repeats = args.repeats or 5
-    if section == "scale":
-        return scale.run(tmp / "scale-account", repeats=args.repeats or 3, quick=args.quick)
     if section == "stored":
         return stored.run(emu, project, n=n, repeats=repeats)
     if section == "requests":
@@ -121,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     tables: list[Table] = []
     failed: list[str] = []
-    sinks = max(n, 501) + 8  # adoption needs 1 + 1,000 connections of one org: 501 sinks
-    names = ["source", *(f"sink-{i:04d}" for i in range(sinks))]
-    with workdir(args.keep) as tmp, account(tmp, names) as emu:
-        log(f"emulator {emu.url} with {len(names)} orgs; work dir {tmp}; load {os.getloadavg()}")
-        doc["load_average_start"] = os.getloadavg()
+    doc["load_average_start"] = os.getloadavg()
+    with workdir(args.keep) as tmp, ExitStack() as stack:
+        log(f"work dir {tmp}; load averages {doc['load_average_start']}")
+        emu: Account | None = None
         for section in args.sections:
+            if emu is None and section != "scale":  # scale runs an account of its own
+                emu = stack.enter_context(account(tmp, _org_names(n)))
+                log(f"emulator {emu.url} with {len(emu.orgs)} orgs")
             t0 = time.perf_counter()
             log(f"section {section}")
             try:

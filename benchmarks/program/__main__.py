@@ -14,8 +14,8 @@ if spec["mode"] == "ours":
     from datadog_org_connections import OrgConnection as Connection
     from datadog_org_connections import OrgTopology as Topology
 else:
-    from noop_provider import NoopConnection as Connection  # type: ignore[assignment]
-    from noop_provider import NoopTopology as Topology  # type: ignore[assignment]
+    from noop_resources import NoopConnection as Connection  # type: ignore[assignment]
+    from noop_resources import NoopTopology as Topology  # type: ignore[assignment]
 
 for c in spec.get("connections", []):
     Connection(c["name"], sink_org_id=c["sink"], connection_types=c["types"], adopt_id=c.get("adopt_id"))

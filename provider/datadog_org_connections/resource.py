@@ -23,6 +23,7 @@ from pulumi.dynamic import Resource
 
 from .provider import OrgConnectionProvider
 from .schema import INPUTS, OUTPUTS, OWNER_INPUT
+from .sdk_pickler import sdk_pickler_restored
 
 # From the one declaration of the inputs and outputs (schema.py).
 REQUIRED_INPUTS = tuple(spec.name for spec in INPUTS if spec.required)
@@ -212,7 +213,8 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
         # Which resource declares the connection: the journal of creates is kept per resource.
         props[OWNER_INPUT] = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
         props.update(dict.fromkeys(OUTPUTS))  # outputs, known after create (or read)
-        super().__init__(OrgConnectionProvider(), resource_name, props, opts)
+        with sdk_pickler_restored():  # else the ~960th dynamic resource fails: see sdk_pickler.py
+            super().__init__(OrgConnectionProvider(), resource_name, props, opts)
 
     @classmethod
     def get(
