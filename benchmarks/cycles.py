@@ -8,6 +8,7 @@ are what the tables report.
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ def command(emu: Account, action: Callable[[], Run], *, watch: Path | None = Non
     """Run one command with an empty request log: its wall time and the requests it made; with
     `watch` (a PULUMI_HOME), the peak RSS of the provider processes it started."""
     emu.control.clear_requests()
+    cpu0 = _children_cpu()
     if watch is None:
         run = action()
         peak = None
@@ -30,9 +32,11 @@ def command(emu: Account, action: Callable[[], Run], *, watch: Path | None = Non
         with ProviderWatch(watch) as w:
             run = action()
         peak = w.peak_mib
+    cpu = _children_cpu() - cpu0
     summary = summarize_requests(emu.control.requests())
     return {
         "seconds": round(run.seconds, 3),
+        "cpu_seconds": round(cpu, 3),
         "requests": summary["total"],
         "by_kind": summary["by_kind"],
         "throttled": summary["throttled"],
@@ -41,6 +45,13 @@ def command(emu: Account, action: Callable[[], Run], *, watch: Path | None = Non
         "max_in_flight": summary["max_in_flight"],
         "provider_peak_rss_mib": peak,
     }
+
+
+def _children_cpu() -> float:
+    """User + system CPU time of the finished child processes: a `pulumi` command, once waited for,
+    with its engine, language host and provider processes (not the emulator, which runs on)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cycle(
@@ -85,9 +96,10 @@ def interleaved(
     return samples
 
 
-def ratios(ours: Sequence[Cycle], floor: Sequence[Cycle], op: str) -> dict[str, float]:
-    """Median, min, max and quartiles of the per-repeat ratio ours_i / floor_i of command `op`."""
-    return spread([o[op]["seconds"] / f[op]["seconds"] for o, f in zip(ours, floor, strict=True)])
+def ratios(ours: Sequence[Cycle], floor: Sequence[Cycle], op: str, what: str = "seconds") -> dict[str, float]:
+    """Median, min, max and quartiles of the per-repeat ratio ours_i / floor_i of command `op`'s
+    wall time (`what="cpu_seconds"`: CPU time of the command's processes)."""
+    return spread([o[op][what] / f[op][what] for o, f in zip(ours, floor, strict=True)])
 
 
 def seconds_of(cycles: Sequence[Cycle], op: str) -> dict[str, float]:

@@ -55,7 +55,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="FILE", help="write the JSON document to FILE instead of stdout")
     parser.add_argument("-n", type=int, default=None, help="connections per stack (default 100; --quick 20)")
     parser.add_argument(
-        "--repeats", type=int, default=None, help="interleaved rounds of ours and no-op (default 5; scale's mesh 2)"
+        "--repeats",
+        type=int,
+        default=None,
+        help="interleaved rounds of ours and no-op (default 5; scale's mesh 2)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (stacks, logs)")
     args = parser.parse_args(argv)
