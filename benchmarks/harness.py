@@ -7,6 +7,7 @@ Nothing here asserts on timings: it runs things, times them and hands back numbe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -93,12 +94,18 @@ class Account:
         return self.orgs[1:]
 
 
+EMULATOR_PYTHONPATH = os.environ.get("DDOC_BENCH_EMULATOR_PYTHONPATH") or None
+"""Where the emulator subprocess imports its code from, if not from this checkout: another
+checkout's `provider/` (for example an older emulator, to compare emulator versions)."""
+
+
 @contextmanager
 def account(workdir: Path, names: Sequence[str]) -> Iterator[Account]:
     """A seed of one account with orgs ``names`` (the first is the parent), served by an emulator
     subprocess (its own GIL) with its stderr in ``workdir/emulator.log``."""
     orgs = write_seed(workdir / "seed.json", names)
-    with subprocess_emulator(workdir / "seed.json", workdir / "emulator.log") as control:
+    log_path = workdir / "emulator.log"
+    with subprocess_emulator(workdir / "seed.json", log_path, EMULATOR_PYTHONPATH) as control:
         yield Account(control, orgs)
 
 

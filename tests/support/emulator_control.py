@@ -8,6 +8,7 @@ emulator's work does not compete with the process that measures); either is driv
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -108,14 +109,18 @@ class EmulatorControl:
 
 
 @contextmanager
-def subprocess_emulator(seed: str | Path | None = None, log: Path | None = None) -> Iterator[EmulatorControl]:
+def subprocess_emulator(
+    seed: str | Path | None = None, log: Path | None = None, pythonpath: str | None = None
+) -> Iterator[EmulatorControl]:
     """``python -m datadog_org_connections.emulator --port 0 --quiet`` serving ``seed``, stderr to
-    ``log``; yields its control once it prints ``listening on URL``, stops it (SIGTERM) at the end."""
+    ``log``; yields its control once it prints ``listening on URL``, stops it (SIGTERM) at the end.
+    ``pythonpath``: import the emulator from there (another checkout's ``provider/``) instead."""
     args = ["--seed", str(seed)] if seed is not None else []
+    env = dict(os.environ, PYTHONPATH=pythonpath) if pythonpath else None
     with open(log or "/dev/null", "wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "datadog_org_connections.emulator", "--port", "0", "--quiet", *args],
-            stdout=subprocess.PIPE, stderr=stderr, text=True,
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
         )  # fmt: skip
         try:
             assert proc.stdout is not None
