@@ -158,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     for table in tables:
         print(table.render())
         print()
-    print(f"total wall time {doc['wall_seconds']:.1f} s (N={n}, {'quick' if args.quick else 'full'} run)")
+    sizes = (
+        f"N={n}"
+        if set(args.sections) - {"scale"}
+        else f"{scale.QUICK_ORGS if args.quick else scale.ORGS} orgs"
+    )
+    print(f"total wall time {doc['wall_seconds']:.1f} s ({sizes}, {'quick' if args.quick else 'full'} run)")
     print(
         "load averages (1, 5, 15 min) at start {} and end {}".format(
             *(" / ".join(f"{x:.2f}" for x in doc[k]) for k in ("load_average_start", "load_average_end"))
