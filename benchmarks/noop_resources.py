@@ -14,15 +14,14 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
+from datadog_org_connections.schema import OUTPUTS, STACK_INPUT
 from datadog_org_connections.sdk_pickler import sdk_pickler_restored
 from datadog_org_connections.topology import topology_edges
 from noop_provider import NoopProvider
 
-_OUTPUTS = ("source_org_id", "source_org_name", "sink_org_name", "created_at", "created_by", "created_by_id")
-
 
 class NoopConnection(Resource, module="bench", name="NoopConnection"):
-    """Same inputs as `OrgConnection`, served by `NoopProvider`."""
+    """Same inputs and outputs as `OrgConnection` (from its schema), served by `NoopProvider`."""
 
     def __init__(
         self,
@@ -41,8 +40,9 @@ class NoopConnection(Resource, module="bench", name="NoopConnection"):
             "adopt_existing": None,
             "adopt_id": adopt_id,
             "validate_sink": None,
+            STACK_INPUT: f"{pulumi.get_project()}/{pulumi.get_stack()}",  # as OrgConnection records it
         }
-        props.update(dict.fromkeys(_OUTPUTS))
+        props.update(dict.fromkeys(OUTPUTS))
         with sdk_pickler_restored():
             super().__init__(NoopProvider(), resource_name, props, opts)
 
