@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from datadog_org_connections.schema import OUTPUTS, STACK_INPUT
+from datadog_org_connections.schema import OUTPUTS, OWNER_INPUT
 from datadog_org_connections.sdk_pickler import sdk_pickler_restored
 from datadog_org_connections.topology import topology_edges
 from noop_provider import NoopProvider
@@ -40,7 +40,7 @@ class NoopConnection(Resource, module="bench", name="NoopConnection"):
             "adopt_existing": None,
             "adopt_id": adopt_id,
             "validate_sink": None,
-            STACK_INPUT: f"{pulumi.get_project()}/{pulumi.get_stack()}",  # as OrgConnection records it
+            OWNER_INPUT: f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}",  # as OrgConnection
         }
         props.update(dict.fromkeys(OUTPUTS))
         with sdk_pickler_restored():
