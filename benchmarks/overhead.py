@@ -74,7 +74,8 @@ def _latency_table(
         ["command", "ours", "ideal", "ours/ideal", "API phase", "API ideal", "API phase/ideal",
          "max in flight", "requests", "GET /api/v2/org"],
     )  # fmt: skip
-    minimum_requests = {"up": n, "preview": 0, "refresh": n, "destroy": n}
+    # refresh: one paged list (limit=1000) of the stack's one org, the batched reads' floor
+    minimum_requests = {"up": n, "preview": 0, "refresh": math.ceil(n / 1000), "destroy": n}
     latency: dict[str, Any] = {}
     for op in OPS:
         api_ideal = math.ceil(minimum_requests[op] / PROVIDER_WORKERS) * latency_ms / 1000.0
