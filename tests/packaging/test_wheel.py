@@ -67,7 +67,8 @@ def _run(*cmd: str | Path, timeout: float = 900) -> str:
 
 def declared_sdk_floor() -> str:
     """The oldest Pulumi SDK pyproject.toml accepts (the `pulumi>=X,<4` requirement)."""
-    specs = re.findall(r'^\s*"(pulumi[^"]*)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    # `pulumi` itself, not pulumi-policy (an optional extra) or any other pulumi-* package.
+    specs = re.findall(r'^\s*"(pulumi\s*[<>=~!][^"]*)"', (ROOT / "pyproject.toml").read_text(), re.M)
     assert len(specs) == 1, specs
     match = re.fullmatch(r"pulumi>=([\d.]+),<4", specs[0].replace(" ", ""))
     assert match, f"pulumi requirement {specs[0]!r} is not the range pulumi>=X,<4"
