@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from support.pulumi_cli import PulumiCLI
+from support.seed import account_seed, api_key, app_key
 
 T = TypeVar("T")
 
@@ -41,34 +42,13 @@ for i, sink in enumerate(json.loads(pulumi.Config().require("sinks"))):
 """
 
 
-def _key(kind: str, index: int, length: int) -> str:
-    return f"{kind}{index:0{length - 1}x}"
-
-
 def fan_out_seed(sinks: int) -> dict[str, Any]:
-    """One account: org `source` and orgs `sink-00`.. `sink-NN`, each with an admin holding org_management.
-
-    Ids are left to the emulator (it derives them from the names); keys follow `source_keys` / the index.
-    """
-    names = ["source", *(f"sink-{i:02d}" for i in range(sinks))]
-    orgs = [
-        {
-            "name": name,
-            "api_keys": [_key("a", index, 32)],
-            "users": [
-                {
-                    "name": f"admin@{name}.fan.test",
-                    "app_keys": [_key("b", index, 40)],
-                    "permissions": ["org_management"],
-                }
-            ],
-        }
-        for index, name in enumerate(names)
-    ]
-    return {"_comment": "tests/support/interrupts.py", "accounts": [{"name": "fan", "orgs": orgs}]}
+    """One account: org `source` (index 0, the parent) and orgs `sink-00`.. `sink-NN`; ids are left to
+    the emulator (it derives them from the names)."""
+    return account_seed(["source", *(f"sink-{i:02d}" for i in range(sinks))], account="fan")
 
 
-SOURCE_API_KEY, SOURCE_APP_KEY = _key("a", 0, 32), _key("b", 0, 40)
+SOURCE_API_KEY, SOURCE_APP_KEY = api_key(0), app_key(0)
 
 
 class Missed(Exception):
