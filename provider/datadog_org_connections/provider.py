@@ -12,7 +12,8 @@ checks the sink against the account's orgs once per org and process (1 GET).
 
 Data safety:
 - a replacement deletes the old connection before creating the new one (the pair may survive the
-  replacement, and Datadog allows one connection per pair);
+  replacement, and Datadog allows one connection per pair); a create that meets its pair still held by
+  another resource's replacement waits for that delete (two connections swapping sinks: replacements.py);
 - a connection created or adopted in this deployment is never deleted by the same deployment: the
   delete is the old side of a rename or an adoption handing the connection over (no DELETE sent);
 - moving `source_org` to another alias of the same org is no replacement: the state records it.
@@ -56,6 +57,7 @@ from .errors import (
 )
 from .journal import Entry, Journal
 from .models import Connection, ManagedOrgs
+from .replacements import Replacements
 from .schema import INPUTS, OWNER_INPUT, UUID_RE, changed_inputs, check_inputs, is_unknown
 from .settings import Credentials
 from .stack_config import KEYS as STACK_CONFIG_KEYS
@@ -123,6 +125,7 @@ class _Deployment:
         self._orgs: dict[str | None, _Org] = {}
         self._listings: dict[str | None, ManagedOrgs] = {}
         self._made: set[str] = set()  # ids created or adopted by this deployment
+        self.replacements = Replacements()
         # Reads happen in `pulumi refresh` (and `up --refresh`, `OrgConnection.get`), whose provider
         # process serves that one command: a source org's connections are listed once for all its
         # reads. Any create, update or delete drops the lists, so that an engine interleaving reads
@@ -299,6 +302,7 @@ class OrgConnectionProvider(ResourceProvider):
         replaces = [spec.name for spec in changed if spec.effect == "replace"]
         if replaces == ["source_org"] and self._same_org(olds, news.get("source_org")):
             replaces = []  # another alias of the same org: the connection stays, the state records it
+        self.deployment.replacements.diffed(_id, replaced=bool(replaces))
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))
 
     def _same_org(self, olds: dict[str, Any], alias: Any) -> bool:
@@ -348,16 +352,22 @@ class OrgConnectionProvider(ResourceProvider):
         org = self.deployment.org(props.get("source_org"))
         journal = org.journal(props.get(OWNER_INPUT))
         previous = journal.begin(sink)
-        try:
-            conn = org.client.create_connection(sink, types)
-        except ConflictError as conflict:
-            return self._on_conflict(
-                org.client, journal, sink, previous, bool(props.get("adopt_existing")), conflict
-            )
-        except DatadogError as exc:
-            if not exc.maybe_applied:
-                journal.refused(sink)  # refused, or never sent: nothing was made
-            raise
+        for attempt in (1, 2):
+            try:
+                conn = org.client.create_connection(sink, types)
+                break
+            except ConflictError as conflict:
+                # Filtered by sink, the list holds only this pair: the current org is the source.
+                found = next(iter(org.client.list_connections(sink_org_id=sink)), None)
+                if attempt == 1 and (found is None or self.deployment.replacements.freed(found.id)):
+                    continue  # the holder is gone since (another resource's replacement deleted it)
+                return self._on_conflict(
+                    org.client, journal, sink, previous, bool(props.get("adopt_existing")), conflict, found
+                )
+            except DatadogError as exc:
+                if not exc.maybe_applied:
+                    journal.refused(sink)  # refused, or never sent: nothing was made
+                raise
         journal.answered(sink, conn.id)
         return conn, None
 
@@ -369,10 +379,10 @@ class OrgConnectionProvider(ResourceProvider):
         previous: Entry | None,
         adopt_existing: bool,
         conflict: ConflictError,
+        found: Connection | None,
     ) -> tuple[Connection, str | None]:
-        """The pair has a connection: adopt it if asked to, or if the journal proves it ours; else re-raise."""
-        # Filtered by sink, the list holds only this pair: the current org is the source.
-        found = next(iter(client.list_connections(sink_org_id=sink)), None)
+        """The pair has a connection (`found`, None if gone since): adopt it if asked to, or if the
+        journal proves it ours; else re-raise."""
         if found is None:
             journal.refused(sink)
             raise conflict  # the connection went away since: the next run creates it
@@ -475,13 +485,18 @@ class OrgConnectionProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """One DELETE; a connection already gone counts as deleted; one made by this deployment is kept."""
         if self.deployment.made_here(id_):
+            self.deployment.replacements.delete_ended(id_, deleted=False)
             return  # handed over to the resource that created or adopted it in this deployment
         alias = props.get("source_org")
         self.deployment.settled(props, id_)
         self.deployment.mutated()
+        deleted = False
         try:
             self.deployment.client(alias).delete_connection(id_, missing_ok=True)
+            deleted = True
         except DatadogError as exc:
             raise explain(
                 exc, f"delete org connection {id_}", alias, props.get("sink_org_id"), STATE_KEYS_FIXES
             ) from None
+        finally:
+            self.deployment.replacements.delete_ended(id_, deleted)

@@ -7,7 +7,9 @@ Each `ProviderHost` process is one deployment, as under the engine; `new_deploym
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -74,6 +76,57 @@ def test_replacement_deletes_first(host: ProviderHost) -> None:
     assert list(diff.replaces) == ["sink_org_id"] and diff.deleteBeforeReplace
     other_org = host.diff("x", olds, {**olds, "source_org": "hub"})
     assert list(other_org.replaces) == ["source_org"] and other_org.deleteBeforeReplace
+
+
+def test_swapping_sinks_waits_for_the_other_replacements_delete(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    """Nothing orders one replacement's delete before the other's create, nor even the other's diff: the
+    create that meets the pair still held by the other (409) waits for that resource's diff and delete,
+    then creates. The engine's own order varies; here b's create comes before a's diff, the hardest."""
+    a_news, b_news = (
+        {"sink_org_id": HUB.id, "connection_types": ["logs"]},
+        {"sink_org_id": SPOKE_US.id, "connection_types": ["metrics"]},
+    )
+    (a_id, a_outs), (b_id, b_outs) = host.create(a_news), host.create(b_news)
+    host.new_deployment()
+    a_swapped, b_swapped = {**a_news, "sink_org_id": SPOKE_US.id}, {**b_news, "sink_org_id": HUB.id}
+    assert host.diff(b_id, b_outs, b_swapped).deleteBeforeReplace
+    emulator.clear_requests()
+    host.delete(b_id, b_outs)
+    with ThreadPoolExecutor(1) as pool:
+        b_new = pool.submit(host.create, b_swapped)  # the pair spoke-eu -> hub is still a's
+        deadline = time.monotonic() + 30
+        while "POST 409" not in _mutations(emulator) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _mutations(emulator) == ["DELETE 200", "POST 409"] and not b_new.done()
+        assert host.diff(a_id, a_outs, a_swapped).deleteBeforeReplace
+        host.delete(a_id, a_outs)
+        b_new_id, _ = b_new.result(timeout=30)
+    a_new_id, _ = host.create(a_swapped)
+    assert _mutations(emulator) == ["DELETE 200", "POST 409", "DELETE 200", "POST 200", "POST 200"]
+    assert sorted(emulator.pairs()) == sorted(
+        [(SPOKE_EU.id, HUB.id, ("metrics",)), (SPOKE_EU.id, SPOKE_US.id, ("logs",))]
+    )
+    assert {a_new_id, b_new_id}.isdisjoint({a_id, b_id})
+
+
+def test_a_conflict_with_a_replaced_connection_not_deleted_is_the_409(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    """The replaced connection's delete failed (here: an alias missing from the config): a create
+    waiting for it gets the 409 as soon as the delete ends, not after the wait's limit (60 s)."""
+    news = {"sink_org_id": HUB.id, "connection_types": ["logs"]}
+    conn_id, outs = host.create(news)
+    host.new_deployment()
+    assert host.diff(conn_id, outs, {**news, "sink_org_id": SPOKE_US.id}).replaces
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(host.create, news)  # as if another resource now declared the pair
+        with pytest.raises(ProviderError, match="no-such-alias"):
+            host.delete(conn_id, {**outs, "source_org": "no-such-alias"})
+        with pytest.raises(ProviderError, match="409"):
+            other.result(timeout=30)
+    assert emulator.pairs() == [(SPOKE_EU.id, HUB.id, ("logs",))]
 
 
 def test_moving_to_another_alias_of_the_same_org_keeps_the_connection(
