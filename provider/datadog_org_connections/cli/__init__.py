@@ -163,6 +163,19 @@ def _settings(ctx: click.Context) -> CliOptions:
     return obj
 
 
+def write_file(path: str, text: str) -> None:
+    """Write `text` to `path` whole or not at all (a temporary file renamed over it)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):
+            os.remove(tmp)
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_API) from None
+
+
 def _emit_json(value: object) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -380,15 +393,7 @@ def export_command(ctx: click.Context, output: str | None) -> None:
     if output is None:
         click.echo(code, nl=False)
     else:
-        tmp = f"{output}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(code)
-            os.replace(tmp, output)
-        except OSError as exc:
-            with suppress(OSError):
-                os.remove(tmp)
-            raise CliError(f"cannot write {output}: {exc.strerror or exc}", EXIT_API) from None
+        write_file(output, code)
     where = f" to {output}" if output else ""
     click.echo(
         f"exported {outgoing} outgoing connection(s){where}; {len(conns) - outgoing} incoming listed as comments",

@@ -18,9 +18,9 @@ from typing import IO, Any
 
 import click
 
-from . import EXIT_API, EXIT_CONFIG, CliError, _emit_json, _settings, cli
+from . import EXIT_API, EXIT_CONFIG, CliError, _emit_json, _settings, cli, write_file
 from .findings import compare
-from .reconcile import _write, load_actual, load_exports, stack_options
+from .reconcile import load_actual, load_exports, stack_options
 from .sources import Actual, StackExport, org_names
 from .views import clean
 
@@ -372,6 +372,6 @@ def graph_command(
         if path is None:
             click.echo(text, nl=False)
         else:
-            _write(path, text)
+            write_file(path, text)
     written = ", ".join(path for path, _ in texts if path is not None)
     click.echo(f"drew {_summary(graph)}" + (f": wrote {written}" if written else ""), err=True)

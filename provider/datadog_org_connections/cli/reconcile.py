@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from contextlib import suppress
 from typing import IO, Any
 
 import click
@@ -34,6 +33,7 @@ from . import (
     _reported,
     _settings,
     cli,
+    write_file,
 )
 from .findings import Adoption, Findings, compare, plan_adoptions
 from .sources import Actual, Declared, InputError, KeyOptions, StackExport, fetch_view, key_sets, read_export
@@ -338,18 +338,6 @@ def _revoke(settings: CliOptions, actual: Actual, found: Findings, yes: bool) ->
     return done
 
 
-def _write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with suppress(OSError):
-            os.remove(tmp)
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_API) from None
-
-
 @cli.command("reconcile")
 @click.argument(
     "exports", nargs=-1, required=True, type=click.File("r", encoding="utf-8"), metavar="EXPORT..."
@@ -419,7 +407,7 @@ def reconcile_command(
             click.echo()
             click.echo(code, nl=False)
     if code is not None and output is not None:
-        _write(output, code)
+        write_file(output, code)
         click.echo(f"code adopting {len(plans)} orphan(s) written to {output}", err=True)
     remaining = found.ghosts or found.type_diffs or found.shared or (found.orphans and not revoked)
     status = EXIT_DRIFT if remaining else (EXIT_INCOMPLETE if found.incomplete else EXIT_OK)
