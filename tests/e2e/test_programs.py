@@ -9,7 +9,6 @@ test_readme_real_account.py.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import requests
 
 from support.emulator_control import EmulatorControl
 from support.pulumi_cli import PulumiCLI, find_pulumi
+from support.pulumi_program import copy_sample_project
 from support.seed import HUB, SPOKE_AP, SPOKE_EU, SPOKE_US
 
 pytestmark = [
@@ -34,13 +34,7 @@ class Project:
     """A copy of the sample project and a Pulumi CLI bound to a fresh backend."""
 
     def __init__(self, tmp: Path, url: str) -> None:
-        self.dir = tmp / "repo"
-        self.dir.mkdir()
-        for name in ROOT.glob("Pulumi*.yaml"):
-            shutil.copy(name, self.dir / name.name)
-        shutil.copytree(
-            ROOT / "programs", self.dir / "programs", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        self.dir = copy_sample_project(tmp / "repo")
         self.multi = self.dir / "programs" / "multi-org"
         self.url = url
         self.cli = PulumiCLI(tmp / "pulumi", extra_env={"PULUMI_CONFIG_PASSPHRASE": DEMO_PASSPHRASE})

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import pytest
 
 from support.emulator_control import EmulatorControl
 from support.pulumi_cli import PulumiCLI, find_pulumi
+from support.pulumi_program import copy_sample_project
 from support.seed import ALL_KEYS, HUB, SPOKE_EU, SPOKE_EU_READER_APP_KEY
 
 pytestmark = [
@@ -72,13 +72,7 @@ class UserRepo:
     """A copy of the project files a user has after cloning, and the CLI environment of that user."""
 
     def __init__(self, tmp: Path) -> None:
-        self.dir = tmp / "repo"
-        self.dir.mkdir()
-        for path in ROOT.glob("Pulumi*.yaml"):
-            shutil.copy(path, self.dir / path.name)
-        shutil.copytree(
-            ROOT / "programs", self.dir / "programs", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        self.dir = copy_sample_project(tmp / "repo")
         self.backend = tmp / "state"
         self.backend.mkdir()
         self.cli = PulumiCLI(tmp / "pulumi", extra_env={"PULUMI_CONFIG_PASSPHRASE": USER_PASSPHRASE})

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 
 from support.emulator_control import EmulatorControl
 from support.pulumi_cli import PulumiCLI, find_pulumi
+from support.pulumi_program import copy_sample_project
 from support.seed import ALL_KEYS, HUB, SPOKE_EU
 
 pytestmark = [
@@ -32,7 +32,6 @@ pytestmark = [
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET_SIG = (
     "4dabf18193072939515e22adb298388d",
     "1b47061264138c4ac30d75fd1eb44270",
@@ -46,13 +45,7 @@ class Deployment:
     """The demo project (hub and spoke-eu) on a fresh backend, with everything the CLI printed."""
 
     def __init__(self, tmp: Path, url: str) -> None:
-        self.dir = tmp / "repo"
-        self.dir.mkdir()
-        for path in ROOT.glob("Pulumi*.yaml"):
-            shutil.copy(path, self.dir / path.name)
-        shutil.copytree(
-            ROOT / "programs", self.dir / "programs", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        self.dir = copy_sample_project(tmp / "repo")
         self.cli = PulumiCLI(tmp / "pulumi", extra_env={"PULUMI_CONFIG_PASSPHRASE": "demo-passphrase"})
         self.output = ""
         for stack in ("demo-hub", "demo-spoke-eu"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -10,6 +11,17 @@ from typing import Any
 
 from support.pulumi_cli import PulumiCLI
 from support.seed import Org
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def copy_sample_project(dest: Path) -> Path:
+    """Copy what a user has after cloning (the root `Pulumi*.yaml` and `programs/`) into `dest`."""
+    dest.mkdir()
+    for path in REPO_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(path, dest / path.name)
+    shutil.copytree(REPO_ROOT / "programs", dest / "programs", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
 
 
 class ProgramProject:
