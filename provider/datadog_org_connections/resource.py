@@ -14,16 +14,30 @@ switching from the bridged resource is an import change (docs/migrating-from-pul
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict, overload
 
 import pulumi
 from pulumi.dynamic import Resource
+from pulumi.dynamic.dynamic import serialize_provider
 
 from .provider import OrgConnectionProvider
 from .schema import INPUTS, OUTPUTS, OWNER_INPUT
 from .sdk_pickler import sdk_pickler_restored
+
+PROVIDER_KEY = "__provider"
+"""The input holding the serialized provider (`pulumi.dynamic`'s reserved property)."""
+
+
+@functools.cache
+def _serialized_provider() -> str:
+    """The provider as `pulumi.dynamic` serializes it (dill), once per program: the object is empty
+    (no keys, no Outputs: never a secret), so every resource carries the same bytes."""
+    with sdk_pickler_restored():  # see sdk_pickler.py
+        return str(serialize_provider(OrgConnectionProvider()))
+
 
 # From the one declaration of the inputs and outputs (schema.py).
 REQUIRED_INPUTS = tuple(spec.name for spec in INPUTS if spec.required)
@@ -203,18 +217,22 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
         `OrgConnectionArgs` for the inputs. `adopt_id` takes over an existing connection by id (upstream
         `import_` does not work for dynamic resources; `dd-org-connections export` writes the code).
         """
-        inputs, opts = _resolve_args(resource_name, args, kwargs)
-        self._declare(resource_name, inputs, opts)
-
-    def _declare(
-        self, resource_name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions | None
-    ) -> None:
+        read_inputs = kwargs.pop("__props__", None)  # from get(), as in Pulumi's generated SDKs
+        if read_inputs is not None:
+            inputs, opts = read_inputs, kwargs.pop("opts", None)
+        else:
+            inputs, opts = _resolve_args(resource_name, args, kwargs)
         props: dict[str, Any] = {name: inputs.get(name) for name in _INPUTS}
         # Which resource declares the connection: the journal of creates is kept per resource.
         props[OWNER_INPUT] = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
         props.update(dict.fromkeys(OUTPUTS))  # outputs, known after create (or read)
-        with sdk_pickler_restored():  # else the ~960th dynamic resource fails: see sdk_pickler.py
-            super().__init__(OrgConnectionProvider(), resource_name, props, opts)
+        props[PROVIDER_KEY] = _serialized_provider()
+        # What `pulumi.dynamic.Resource.__init__` does, minus its frame: the SDK takes the frames above
+        # the third `__init__` on the stack (Resource, CustomResource, this one) as the resource's
+        # `sourcePosition` and `stackTrace` in the state, so they start at the program's line, not ours.
+        pulumi.CustomResource.__init__(
+            self, f"pulumi-python:{self._resource_type_name}", resource_name, props, opts
+        )
 
     @classmethod
     def get(
@@ -238,10 +256,7 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
             `orgConnections:orgs.<alias>`). Default: the stack's own org. The keys of either org of
             the connection (source or sink) can read it.
         """
-        conn = cls.__new__(cls)
-        conn._declare(
-            resource_name,
-            {"source_org": source_org},
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id)),
-        )
+        read_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
+        construct: Any = cls  # `__props__` is the private path of get(), outside the typed overloads
+        conn: OrgConnection = construct(resource_name, opts=read_opts, __props__={"source_org": source_org})
         return conn

@@ -9,6 +9,7 @@ test_readme_real_account.py.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,11 @@ def test_preview_sends_no_mutation_and_up_creates_exactly_the_declared(
     outs = project.cli.outputs("demo-spoke-eu", project.dir)
     assert outs["sink_org"] == "hub" and outs["source_org"] == "spoke-eu"
     assert outs["connection_id"] == _conn_ids(emulator)[(SPOKE_EU.id, HUB.id)]
+    # The state points at the program's line that declares the connection, not into the package.
+    (conn,) = [r for r in project.cli.export("demo-spoke-eu", project.dir)["deployment"]["resources"]
+               if r["type"] == "pulumi-python:dynamic/datadog:OrgConnection"]  # fmt: skip
+    assert conn["sourcePosition"].endswith("/programs/org/__main__.py#24"), conn["sourcePosition"]
+    assert "datadog_org_connections" not in json.dumps(conn.get("stackTrace", []))
 
     # Preview of the unchanged stack makes no API request at all.
     emulator.clear_requests()
