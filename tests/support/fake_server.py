@@ -91,6 +91,71 @@ class Recorded:
 Handler = Callable[[Recorded], Canned]
 
 
+class _RequestHandler(BaseHTTPRequestHandler):
+    """Answers each request with what the FakeServer's handler or queue says (`Canned`)."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle's algorithm and
+        # delayed ACKs add 40 ms to some answers.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        rec = Recorded(self.command, self.path, dict(self.headers.items()), body, self.client_address[1])
+        canned = self.server.fake._next(rec)
+        if canned.delay:
+            time.sleep(canned.delay)
+        if canned.reset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        if canned.drop:
+            self.close_connection = True
+            return
+        try:
+            self._answer(canned)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _answer(self, canned: Canned) -> None:
+        payload = canned.payload()
+        self.send_response_only(canned.status)
+        self.send_header("Server", self.version_string())
+        if canned.date is not None:
+            self.send_header("Date", self.date_time_string() if canned.date == AUTO_DATE else canned.date)
+        if canned.content_type and payload:
+            self.send_header("Content-Type", canned.content_type)
+        for key, value in canned.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        if canned.truncate_to is not None:
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload[: canned.truncate_to])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    fake: FakeServer
+
+
 class FakeServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 answering scripted responses."""
 
@@ -99,68 +164,8 @@ class FakeServer:
         self.handler = handler
         self._queue: deque[Canned] = deque()
         self._lock = threading.Lock()
-        fake = self
-
-        class _RequestHandler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in separate writes: without this, Nagle's algorithm and
-                # delayed ACKs add 40 ms to some answers.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                rec = Recorded(
-                    self.command, self.path, dict(self.headers.items()), body, self.client_address[1]
-                )
-                canned = fake._next(rec)
-                if canned.delay:
-                    time.sleep(canned.delay)
-                if canned.reset:
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.close_connection = True
-                    return
-                if canned.drop:
-                    self.close_connection = True
-                    return
-                payload = canned.payload()
-                try:
-                    self.send_response_only(canned.status)
-                    self.send_header("Server", self.version_string())
-                    if canned.date is not None:
-                        date = self.date_time_string() if canned.date == AUTO_DATE else canned.date
-                        self.send_header("Date", date)
-                    if canned.content_type and payload:
-                        self.send_header("Content-Type", canned.content_type)
-                    for key, value in canned.headers.items():
-                        self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    if canned.truncate_to is not None:
-                        self.send_header("Connection", "close")
-                        self.end_headers()
-                        self.wfile.write(payload[: canned.truncate_to])
-                        self.wfile.flush()
-                        self.close_connection = True
-                        return
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
-
-        class _Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-            allow_reuse_address = True
-
         self._server = _Server(("127.0.0.1", port), _RequestHandler)
+        self._server.fake = self
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
