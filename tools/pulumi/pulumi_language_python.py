@@ -57,20 +57,64 @@ def _python_for(options: dict[str, Any], root: str, project_file: str = "Pulumi.
     return os.environ.get("PULUMI_PYTHON_CMD") or sys.executable
 
 
-def serve(engine_address: str) -> None:
-    """Serve the LanguageRuntime service until the engine closes us."""
+def _options(info: Any) -> dict[str, Any]:
+    """The runtime options of Pulumi.yaml / PulumiPolicy.yaml (`runtime.options`), as a dict."""
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(info.options) if info.HasField("options") else {}
+
+
+def _program_command(request: Any, engine_address: str) -> tuple[list[str], dict[str, str], str]:
+    """The command, environment and directory that run a `Run` request's program (`--exec` below).
+
+    Raises RuntimeError (the message is for the user) when the project's virtualenv is missing."""
+    info = request.info
+    root = info.root_directory or request.pwd
+    python = _python_for(_options(info), root)
+    program = request.program or "."
+    if info.program_directory:
+        program = os.path.join(info.program_directory, info.entry_point or ".")
+    cmd = [
+        python, "-u", os.path.abspath(__file__), "--exec",
+        "--monitor", request.monitor_address,
+        "--engine", engine_address,
+        "--project", request.project,
+        "--stack", request.stack,
+        "--organization", request.organization or "organization",
+        "--root-directory", root,
+        "--pwd", request.pwd or root,
+        "--parallel", str(request.parallel),
+        "--dry-run", "true" if request.dryRun else "false",
+        program, *request.args,
+    ]  # fmt: skip
+    env = dict(os.environ)
+    env["PULUMI_CONFIG"] = json.dumps(dict(request.config))
+    env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
+    return cmd, env, request.pwd or root
+
+
+def _policy_pack_command(request: Any) -> tuple[list[str], dict[str, str], str]:
+    """The command, environment and directory that run a `RunPlugin` request's policy pack."""
+    pack = request.info.program_directory
+    python = _python_for(_options(request.info), request.info.root_directory or pack, "PulumiPolicy.yaml")
+    env = dict(os.environ)
+    env.update(e.split("=", 1) for e in request.env if "=" in e)
+    return [python, "-u", "-m", "pulumi.policy", *request.args, pack], env, pack
+
+
+def _language_host(engine_address: str) -> Any:
+    """The LanguageRuntime servicer (the SDK's generated base class, imported only when serving)."""
     import grpc
     import pulumi
-    from google.protobuf import empty_pb2, json_format
+    from google.protobuf import empty_pb2
     from pulumi.runtime.proto import LanguageRuntimeServicer, language_pb2, plugin_pb2
-    from pulumi.runtime.proto.language_pb2_grpc import add_LanguageRuntimeServicer_to_server
 
     class LanguageHost(LanguageRuntimeServicer):  # type: ignore[misc]
         def Handshake(self, request: Any, context: Any) -> Any:
             return language_pb2.LanguageHandshakeResponse()
 
         def GetPluginInfo(self, request: Any, context: Any) -> Any:
-            return plugin_pb2.PluginInfo(version=pulumi.__version__ if hasattr(pulumi, "__version__") else "")
+            return plugin_pb2.PluginInfo(version=getattr(pulumi, "__version__", ""))
 
         def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
             return language_pb2.GetRequiredPluginsResponse()
@@ -93,11 +137,8 @@ def serve(engine_address: str) -> None:
         def GetProgramDependencies(self, request: Any, context: Any) -> Any:
             from importlib import metadata
 
-            deps = [
-                language_pb2.DependencyInfo(name=d.metadata["Name"], version=d.version)
-                for d in metadata.distributions()
-                if d.metadata["Name"]
-            ]
+            deps = [language_pb2.DependencyInfo(name=d.metadata["Name"], version=d.version)
+                    for d in metadata.distributions() if d.metadata["Name"]]  # fmt: skip
             return language_pb2.GetProgramDependenciesResponse(dependencies=deps)
 
         def Cancel(self, request: Any, context: Any) -> Any:
@@ -105,62 +146,40 @@ def serve(engine_address: str) -> None:
 
         def RunPlugin(self, request: Any, context: Any) -> Iterator[Any]:
             if request.kind != "analyzer":
-                context.abort(
-                    grpc.StatusCode.UNIMPLEMENTED,
-                    f"this language host runs policy packs only, not plugins of kind {request.kind!r}",
-                )
-            info = request.info
-            options = json_format.MessageToDict(info.options) if info.HasField("options") else {}
-            pack = info.program_directory
+                context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                              f"this language host runs policy packs only, not plugins of kind {request.kind!r}")  # fmt: skip
             try:
-                python = _python_for(options, info.root_directory or pack, "PulumiPolicy.yaml")
+                cmd, env, pack = _policy_pack_command(request)
             except RuntimeError as exc:
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-            env = dict(os.environ)
-            env.update(e.split("=", 1) for e in request.env if "=" in e)
-            cmd = [python, "-u", "-m", "pulumi.policy", *request.args, pack]
             yield from _stream(cmd, pack, env, context.add_callback, language_pb2.RunPluginResponse)
 
         def Run(self, request: Any, context: Any) -> Any:
-            info = request.info
-            options = json_format.MessageToDict(info.options) if info.HasField("options") else {}
-            root = info.root_directory or request.pwd
             try:
-                python = _python_for(options, root)
+                cmd, env, cwd = _program_command(request, engine_address)
             except RuntimeError as exc:
                 return language_pb2.RunResponse(error=str(exc))
-            program = request.program or "."
-            if info.program_directory:
-                program = os.path.join(info.program_directory, info.entry_point or ".")
-            cmd = [
-                python, "-u", os.path.abspath(__file__), "--exec",
-                "--monitor", request.monitor_address,
-                "--engine", engine_address,
-                "--project", request.project,
-                "--stack", request.stack,
-                "--organization", request.organization or "organization",
-                "--root-directory", root,
-                "--pwd", request.pwd or root,
-                "--parallel", str(request.parallel),
-                "--dry-run", "true" if request.dryRun else "false",
-                program, *request.args,
-            ]  # fmt: skip
-            env = dict(os.environ)
-            env["PULUMI_CONFIG"] = json.dumps(dict(request.config))
-            env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
             # The program's output goes to our stdout/stderr, which the engine shows as diagnostics.
-            code = subprocess.call(cmd, env=env, cwd=request.pwd or root)
+            code = subprocess.call(cmd, env=env, cwd=cwd)
             if code == 0:
                 return language_pb2.RunResponse()
             if code == BAIL_EXIT_CODE:
                 return language_pb2.RunResponse(bail=True)
             return language_pb2.RunResponse(error=f"Program exited with non-zero exit code: {code}")
 
+    return LanguageHost()
+
+
+def serve(engine_address: str) -> None:
+    """Serve the LanguageRuntime service until the engine closes us."""
+    import grpc
+    from pulumi.runtime.proto.language_pb2_grpc import add_LanguageRuntimeServicer_to_server
+
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
         options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)],
     )
-    add_LanguageRuntimeServicer_to_server(LanguageHost(), server)
+    add_LanguageRuntimeServicer_to_server(_language_host(engine_address), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     # The engine stops plugins with SIGINT (then SIGKILL): stop quietly, not with a traceback.
@@ -226,20 +245,19 @@ def _user_traceback(exc: BaseException, program: str) -> str:
     return "".join(traceback.format_exception(exc))
 
 
-def execute(argv: list[str]) -> int:
-    """Run one Pulumi program in this interpreter (the child side of `Run`)."""
-    # Cancelling is the engine's job (one Ctrl-C: finish what is in flight): a SIGINT sent to every
-    # process of the run must not end the program with a KeyboardInterrupt traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _exec_args(argv: list[str]) -> argparse.Namespace:
+    """The flags `Run` passes to `--exec` (see `_program_command`)."""
     ap = argparse.ArgumentParser(prog="pulumi-language-python --exec")
     for flag in ("monitor", "engine", "project", "stack", "organization", "root-directory", "pwd",
                  "parallel", "dry-run"):  # fmt: skip
         ap.add_argument(f"--{flag}", default="")
     ap.add_argument("program")
     ap.add_argument("args", nargs="*")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    import pulumi
+
+def _configure_runtime(args: argparse.Namespace) -> Any:
+    """Configure the SDK's runtime for this program (config, monitor, engine, stack); its Settings."""
     import pulumi.runtime
 
     pulumi.runtime.set_all_config(
@@ -262,41 +280,59 @@ def execute(argv: list[str]) -> int:
         known = inspect.signature(pulumi.runtime.Settings.__init__).parameters
         settings = pulumi.runtime.Settings(**{k: v for k, v in settings_kwargs.items() if k in known})
     pulumi.runtime.configure(settings)
-    if args.pwd:
-        os.chdir(args.pwd)
-    sys.argv = [args.program, *args.args]
-    program = os.path.abspath(args.program)
-    if os.path.isdir(program) and not os.path.exists(os.path.join(program, "__main__.py")):
-        pulumi.log.error(f"unable to find main python program `__main__.py` in `{program}`")
-        return BAIL_EXIT_CODE
+    return settings
+
+
+def _run_program(program: str, parallel: int) -> int:
+    """Run the program's `__main__` in the SDK's stack; the exit code `Run` expects."""
+    import pulumi
+    import pulumi.runtime
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    executor = futures.ThreadPoolExecutor(max_workers=max(settings.parallel or 1, 1) * 4)
+    executor = futures.ThreadPoolExecutor(max_workers=max(parallel or 1, 1) * 4)
     loop.set_default_executor(executor)
     # Unobserved failed futures are expected when a program fails part-way; upstream hides them too.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    code = 1
     try:
         loop.run_until_complete(
             pulumi.runtime.run_in_stack(lambda: runpy.run_path(program, run_name="__main__"))
         )
-        code = 0
+        return 0
     except pulumi.RunError as exc:
         if "Resource monitor has terminated" in str(exc):
             # The engine stopped the deployment (a resource failed and said why): nothing to add.
             pulumi.log.debug(str(exc))
         else:
             pulumi.log.error(str(exc))
+        return 1
     except Exception as exc:
         pulumi.log.error("Program failed with an unhandled exception:\n" + _user_traceback(exc, program))
-        code = BAIL_EXIT_CODE
+        return BAIL_EXIT_CODE
     finally:
         executor.shutdown(wait=True)
         loop.close()
         sys.stdout.flush()
         sys.stderr.flush()
-    return code
+
+
+def execute(argv: list[str]) -> int:
+    """Run one Pulumi program in this interpreter (the child side of `Run`)."""
+    # Cancelling is the engine's job (one Ctrl-C: finish what is in flight): a SIGINT sent to every
+    # process of the run must not end the program with a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    args = _exec_args(argv)
+    settings = _configure_runtime(args)
+    if args.pwd:
+        os.chdir(args.pwd)
+    sys.argv = [args.program, *args.args]
+    program = os.path.abspath(args.program)
+    if os.path.isdir(program) and not os.path.exists(os.path.join(program, "__main__.py")):
+        import pulumi
+
+        pulumi.log.error(f"unable to find main python program `__main__.py` in `{program}`")
+        return BAIL_EXIT_CODE
+    return _run_program(program, settings.parallel)
 
 
 def main() -> None:
