@@ -42,6 +42,25 @@ def _make_others(emu: Account, others: int) -> tuple[str, int]:
 
 
 def run(emu: Account, project: BenchProject, *, adopt_others: int = 1000) -> tuple[dict[str, Any], Table]:
+    """Count the requests of each lifecycle command (one stack, one connection)."""
+    ops, visible = _measure(emu, project, adopt_others)
+    minimum = {
+        "create (up with preview)": 1,
+        "destroy (with preview)": 1,
+        "create": 1,
+        "update": 1,
+        "delete": 1,
+        "preview, unchanged": 0,
+        "preview, one new": 0,
+        "refresh": 1,
+        "adopt by id": math.ceil(visible / PAGE_SIZE),
+    }
+    data = {"operations": ops, "minimum": minimum, "adopt_visible_connections": visible}
+    return data, _table(ops, minimum, visible)
+
+
+def _measure(emu: Account, project: BenchProject, adopt_others: int) -> tuple[dict[str, dict[str, Any]], int]:
+    """Run each command once, counting its requests; also how many connections adoption had to page."""
     s0, s1 = emu.sinks[0], emu.sinks[1]
     project.new_stack("lifecycle", emu.source, emu.url)
     one = connections_spec([s0])
@@ -72,18 +91,10 @@ def run(emu: Account, project: BenchProject, *, adopt_others: int = 1000) -> tup
         log(f"  warning: the adopting resource has id {ids}, not {target}")
     project.destroy(preview=False)
     emu.control.reset()
+    return ops, visible
 
-    minimum = {
-        "create (up with preview)": 1,
-        "destroy (with preview)": 1,
-        "create": 1,
-        "update": 1,
-        "delete": 1,
-        "preview, unchanged": 0,
-        "preview, one new": 0,
-        "refresh": 1,
-        "adopt by id": math.ceil(visible / PAGE_SIZE),
-    }
+
+def _table(ops: dict[str, dict[str, Any]], minimum: dict[str, int], visible: int) -> Table:
     order = [
         "create",
         "update",
@@ -111,5 +122,4 @@ def run(emu: Account, project: BenchProject, *, adopt_others: int = 1000) -> tup
         "unfiltered list; a list filtered by the sink needs 1",
         "GET /api/v2/org: the sink check of `check` (once per provider process, for a new or moved sink)",
     ]
-    data = {"operations": ops, "minimum": minimum, "adopt_visible_connections": visible}
-    return data, table
+    return table

@@ -4,6 +4,7 @@ P seconds (per org and endpoint), versus the ideal schedule the limit implies.""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from harness import Account, BenchProject, connections_spec, log, summarize_requests
@@ -42,35 +43,11 @@ def run(
         ("up", lambda: project.up(preview=False), "POST"),
         ("destroy", lambda: project.destroy(preview=False), "DELETE"),
     ):
-        emu.control.clear_requests()
-        r = action()
-        entries = emu.control.requests()
-        summary = summarize_requests(entries)
-        accepted = sum(1 for e in entries if e["method"] == method and e["status"] != 429)
-        ideal = floor[op] + (math.ceil(accepted / limit) - 1) * period
-        out[op] = {
-            "seconds": round(r.seconds, 3),
-            "floor_seconds": round(floor[op], 3),
-            "ideal_seconds": round(ideal, 3),
-            "ratio": round(r.seconds / ideal, 3),
-            "requests": summary["total"],
-            "by_kind": summary["by_kind"],
-            "throttled": summary["throttled"],
-            "api_span_seconds": summary["api_span_seconds"],
-            "api_ideal_seconds": (math.ceil(accepted / limit) - 1) * period,
-        }
-        log(f"  {op}: {r.seconds:.2f} s, {summary['total']} requests, {summary['throttled']} x 429")
-        table.add(
-            op,
-            seconds(r.seconds),
-            seconds(ideal),
-            ratio(r.seconds, ideal),
-            seconds(summary["api_span_seconds"]),
-            seconds((math.ceil(accepted / limit) - 1) * period),
-            summary["total"],
-            summary["throttled"],
-            f"{accepted} {method}",
+        out[op], row = _limited(emu, action, method, floor[op], limit, period)
+        log(
+            f"  {op}: {out[op]['seconds']:.2f} s, {out[op]['requests']} requests, {out[op]['throttled']} x 429"
         )
+        table.add(op, *row)
     emu.control.reset()
     table.notes += [
         f"ideal = no-op floor ({floor['up']:.2f} s up, {floor['destroy']:.2f} s destroy) + "
@@ -78,3 +55,38 @@ def run(
         "429s are answers the client had to wait out (X-RateLimit-Reset seconds) and retry",
     ]
     return out, table
+
+
+def _limited(
+    emu: Account, action: Callable[[], Any], method: str, floor: float, limit: int, period: float
+) -> tuple[dict[str, Any], list[Any]]:
+    """Run one command under the limit: its JSON record and its table row (after the command name)."""
+    emu.control.clear_requests()
+    r = action()
+    entries = emu.control.requests()
+    summary = summarize_requests(entries)
+    accepted = sum(1 for e in entries if e["method"] == method and e["status"] != 429)
+    api_ideal = (math.ceil(accepted / limit) - 1) * period
+    ideal = floor + api_ideal
+    record = {
+        "seconds": round(r.seconds, 3),
+        "floor_seconds": round(floor, 3),
+        "ideal_seconds": round(ideal, 3),
+        "ratio": round(r.seconds / ideal, 3),
+        "requests": summary["total"],
+        "by_kind": summary["by_kind"],
+        "throttled": summary["throttled"],
+        "api_span_seconds": summary["api_span_seconds"],
+        "api_ideal_seconds": api_ideal,
+    }
+    row = [
+        seconds(r.seconds),
+        seconds(ideal),
+        ratio(r.seconds, ideal),
+        seconds(summary["api_span_seconds"]),
+        seconds(api_ideal),
+        summary["total"],
+        summary["throttled"],
+        f"{accepted} {method}",
+    ]
+    return record, row

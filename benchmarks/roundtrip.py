@@ -83,19 +83,26 @@ def run(emu: Account, *, calls: int) -> tuple[dict[str, Any], Table]:
         log(f"  {name}: median {results[name]['median_ms']:.2f} ms")
         emu.control.reset()
 
-    # What a new session (new TCP connection) per call would cost.
+    results["new client per call (GET /api/v2/org)"] = _fresh_sessions(emu, creds, len(sinks))
+    return results, _table(results, len(sinks))
+
+
+def _fresh_sessions(emu: Account, creds: Credentials, calls: int) -> dict[str, Any]:
+    """What a new session (new TCP connection) per call would cost."""
+
     def fresh(_: int) -> None:
         with OrgConnectionsClient(creds) as c:
             c.list_managed_orgs()
 
     emu.control.clear_requests()
-    results["new client per call (GET /api/v2/org)"] = dict(
-        _stats(_timed(len(sinks), fresh)), server_median_ms=_server_ms(emu, "GET")
-    )
+    stats = dict(_stats(_timed(calls, fresh)), server_median_ms=_server_ms(emu, "GET"))
     emu.control.reset()
+    return stats
 
+
+def _table(results: dict[str, Any], calls: int) -> Table:
     table = Table(
-        f"one API call through OrgConnectionsClient, sequential, {len(sinks)} calls each",
+        f"one API call through OrgConnectionsClient, sequential, {calls} calls each",
         ["call", "median", "p95", "max", "emulator time (median)"],
     )
     for name, r in results.items():
@@ -104,4 +111,4 @@ def run(emu: Account, *, calls: int) -> tuple[dict[str, Any], Table]:
         "a Nagle / delayed-ACK stall would show as a median near 40 ms; emulator time is the handler's "
         "own duration from its request log (the rest is client, HTTP parsing and loopback)"
     )
-    return results, table
+    return table
