@@ -160,7 +160,7 @@ def _language_host(engine_address: str) -> Any:
             except RuntimeError as exc:
                 return language_pb2.RunResponse(error=str(exc))
             # The program's output goes to our stdout/stderr, which the engine shows as diagnostics.
-            code = subprocess.call(cmd, env=env, cwd=cwd)
+            code = _PROGRAMS.run(cmd, env, cwd)
             if code == 0:
                 return language_pb2.RunResponse()
             if code == BAIL_EXIT_CODE:
@@ -191,13 +191,51 @@ def serve(engine_address: str) -> None:
     server.wait_for_termination()
 
 
+class _Programs:
+    """The program processes `Run` started and that are still running."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+
+    def run(self, cmd: list[str], env: dict[str, str], cwd: str) -> int:
+        """Run one program to its end; its exit code."""
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd)
+        with self._lock:
+            self._running.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            with self._lock:
+                self._running.discard(proc)
+
+    def stop(self, grace_seconds: float = 5.0) -> None:
+        """Terminate every running program (SIGTERM, then SIGKILL after `grace_seconds`)."""
+        with self._lock:
+            running = list(self._running)
+        for proc in running:
+            proc.terminate()
+        for proc in running:
+            try:
+                proc.wait(timeout=grace_seconds)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+_PROGRAMS = _Programs()
+
+
 def _stop_with_the_engine(server: Any, poll_seconds: float = 1.0) -> None:
-    """Stop once the engine that started this host is gone (killed), instead of lingering."""
+    """Stop once the engine that started this host is gone (killed), instead of lingering.
+
+    The program it runs goes too: with its engine gone it has nothing to report to, and would
+    otherwise wait on its calls to the engine's resource monitor (seen: still running 15 s later)."""
     parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(poll_seconds)
+        _PROGRAMS.stop()
         server.stop(grace=0)
 
     threading.Thread(target=watch, name="stop-with-the-engine", daemon=True).start()
