@@ -1,5 +1,6 @@
 """Process figures from /proc (Linux): CPU time of a process, and the peak RSS of the dynamic
-provider processes (`python -m pulumi.dynamic`) a `pulumi` command starts.
+provider processes a `pulumi` command starts (`tools/pulumi/pulumi_dynamic_host.py`, which runs
+the SDK's `python -m pulumi.dynamic`; either command line counts).
 
 The provider processes are children of the engine and live only as long as the command, so a
 thread polls /proc while the command runs and keeps each one's `VmHWM` (its peak resident set, a
@@ -15,6 +16,9 @@ from pathlib import Path
 from types import TracebackType
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+PROVIDER_COMMANDS = (b"pulumi_dynamic_host", b"pulumi.dynamic")
+"""What a dynamic provider process's command line holds: our launcher's host, or the SDK's module."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -39,8 +43,8 @@ def _peak_rss_kib(pid: int) -> int:
 
 
 class ProviderWatch:
-    """While open, polls /proc every `interval` s for `python -m pulumi.dynamic` processes started
-    with ``PULUMI_HOME=home``; `peaks` maps each one's pid to its peak RSS in KiB."""
+    """While open, polls /proc every `interval` s for dynamic provider processes (PROVIDER_COMMANDS)
+    started with ``PULUMI_HOME=home``; `peaks` maps each one's pid to its peak RSS in KiB."""
 
     def __init__(self, home: Path, interval: float = 0.1) -> None:
         self._marker = b"PULUMI_HOME=" + str(home).encode()
@@ -54,7 +58,8 @@ class ProviderWatch:
         cmdline = _read(f"/proc/{pid}/cmdline")
         seen = self._ours.get(pid)
         if seen is None or seen[0] != cmdline:  # new, or it has exec'd since (the launcher script)
-            environ = _read(f"/proc/{pid}/environ").split(b"\0") if b"pulumi.dynamic" in cmdline else []
+            provider = any(command in cmdline for command in PROVIDER_COMMANDS)
+            environ = _read(f"/proc/{pid}/environ").split(b"\0") if provider else []
             seen = self._ours[pid] = (cmdline, self._marker in environ)
         return seen[1]
 

@@ -262,7 +262,7 @@ def _footprint_table(data: dict[str, Any]) -> Table:
                   f"{s['one_connection_bytes']} B", *rss)  # fmt: skip
     t.notes.append(
         "state file: the stack's checkpoint in the file backend after up (resources include the stack, the "
-        "component and the default provider); peak RSS = VmHWM of the command's python -m pulumi.dynamic "
-        "process(es), the largest over the rounds"
+        "component and the default provider); peak RSS = VmHWM of the command's dynamic provider "
+        "process(es) (pulumi_dynamic_host.py, running pulumi.dynamic), the largest over the rounds"
     )
     return t
