@@ -1,4 +1,5 @@
-"""Client of Datadog's org connections API (``/api/v2/org_connections``) and managed orgs (``/api/v2/org``).
+"""Client of Datadog's org connections API (``/api/v2/org_connections``), managed orgs (``/api/v2/org``)
+and the user behind the keys (``/api/v2/current_user``).
 
 Usage::
 
@@ -64,9 +65,11 @@ from .errors import ConflictError, DatadogError, ResponseFormatError
 from .models import (
     Connection,
     ConnectionPage,
+    CurrentUser,
     ManagedOrgs,
     parse_connection_document,
     parse_connection_page,
+    parse_current_user,
     parse_managed_orgs,
 )
 from .settings import Credentials
@@ -84,6 +87,7 @@ from .transport import (
 
 __all__ = [
     "CONNECTIONS_PATH",
+    "CURRENT_USER_PATH",
     "MANAGED_ORGS_PATH",
     "SERVER_TIME_RESOLUTION",
     "USER_AGENT",
@@ -95,6 +99,7 @@ log = logging.getLogger("datadog_org_connections.client")
 
 CONNECTIONS_PATH = "/api/v2/org_connections"
 MANAGED_ORGS_PATH = "/api/v2/org"
+CURRENT_USER_PATH = "/api/v2/current_user"
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,19 @@ class OrgConnectionsClient:
         call = self._transport.call(op, policy=policy)
         resp = self._transport.request(call, "GET", MANAGED_ORGS_PATH)
         return self._transport.parse(call, resp, parse_managed_orgs)
+
+    def get_current_user(self, *, policy: RetryPolicy | None = None) -> CurrentUser:
+        """The user behind the keys (``GET /api/v2/current_user``): one GET.
+
+        Needs no permission beyond valid keys, so a 403 (:class:`~.errors.ForbiddenError`) says
+        the keys were refused, not that a permission is missing. Only ``data.id`` is required of
+        the answer; see :class:`~.models.CurrentUser` for what is unknown when absent. ``policy``
+        replaces the client's retries for this call (e.g. fail fast at preview).
+        """
+        op = Operation("get the user of the application key", permission=None)
+        call = self._transport.call(op, policy=policy)
+        resp = self._transport.request(call, "GET", CURRENT_USER_PATH)
+        return self._transport.parse(call, resp, parse_current_user)
 
     # ------------------------------------------------------------------------------ mutations
 

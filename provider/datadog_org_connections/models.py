@@ -7,6 +7,12 @@ Parsing is strict about what the client relies on (ids, types, timestamps, pagin
 raises :class:`~datadog_org_connections.errors.ResponseFormatError` naming the JSON path of the
 first problem, e.g. ``data[2].attributes.connection_types: expected a list of strings, got int``.
 Display-only fields (org and user names, the creator) default to ``""`` when absent.
+
+The list answer's top-level ``included`` array (recorded from the real service, not in the spec:
+the orgs and the creators of the listed connections) is used when present and never required:
+it fills names a relationship lacks and :attr:`Connection.created_by_service_account`; a
+malformed entry is ignored. The user behind the keys (``GET /api/v2/current_user``) is parsed by
+:mod:`.users`, re-exported here (:class:`CurrentUser`, :func:`parse_current_user`).
 """
 
 from __future__ import annotations
@@ -20,16 +26,27 @@ from datetime import timezone
 from typing import Any
 
 from .errors import ResponseFormatError, one_line
+from .jsonshape import fail as _fail
+from .jsonshape import field as _field
+from .jsonshape import flag as _flag
+from .jsonshape import kind as _kind
+from .jsonshape import obj as _object
+from .jsonshape import optional_string as _optional_string
+from .jsonshape import string as _string
+from .jsonshape import text as _text
+from .users import CurrentUser, parse_current_user
 
 __all__ = [
     "CONNECTION_TYPES",
     "Connection",
     "ConnectionPage",
+    "CurrentUser",
     "ManagedOrg",
     "ManagedOrgs",
     "describe_error_body",
     "parse_connection_document",
     "parse_connection_page",
+    "parse_current_user",
     "parse_http_date",
     "parse_json",
     "parse_managed_orgs",
@@ -39,54 +56,6 @@ __all__ = [
 CONNECTION_TYPES: tuple[str, ...] = ("audit", "logs", "metrics")
 
 CONNECTION_TYPE = "org_connection"
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (int, float)):
-        return "number"
-    return type(value).__name__
-
-
-def _fail(path: str, message: str) -> ResponseFormatError:
-    return ResponseFormatError(f"{path or 'top level'}: {message}")
-
-
-def _object(value: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _fail(path, f"expected an object, got {_kind(value)}")
-    return value
-
-
-def _field(obj: Mapping[str, Any], key: str, path: str) -> Any:
-    if key not in obj:
-        raise _fail(f"{path}.{key}" if path else key, "missing")
-    return obj[key]
-
-
-def _string(obj: Mapping[str, Any], key: str, path: str) -> str:
-    value = _field(obj, key, path)
-    if not isinstance(value, str) or not value:
-        raise _fail(f"{path}.{key}" if path else key, f"expected a non-empty string, got {_kind(value)}")
-    return value
-
-
-def _optional_string(obj: Mapping[str, Any], key: str, path: str) -> str:
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _fail(f"{path}.{key}" if path else key, f"expected a string, got {_kind(value)}")
-    return value
 
 
 def _count(obj: Mapping[str, Any], key: str, path: str) -> int | None:
@@ -133,10 +102,45 @@ def parse_json(content: bytes | str, *, what: str = "response body") -> Any:
 
 
 @dataclass(frozen=True)
+class _Included:
+    """What an answer's top-level ``included`` array says about orgs and users (lenient)."""
+
+    org_names: Mapping[str, str]
+    user_names: Mapping[str, str]
+    service_accounts: Mapping[str, bool]
+
+    @classmethod
+    def from_api(cls, included: object) -> _Included:
+        """Read ``included``; anything but a list is nothing, a malformed entry is skipped."""
+        orgs: dict[str, str] = {}
+        names: dict[str, str] = {}
+        service: dict[str, bool] = {}
+        for item in included if isinstance(included, list) else ():
+            ident = _text(item, "id").lower()
+            kind = _text(item, "type")
+            attrs = item.get("attributes") if ident and isinstance(item, Mapping) else None
+            if kind == "orgs" and _text(attrs, "name"):
+                orgs.setdefault(ident, _text(attrs, "name"))
+            elif kind == "users":
+                if _text(attrs, "name"):
+                    names.setdefault(ident, _text(attrs, "name"))
+                flag = _flag(attrs, "service_account")
+                if flag is not None:
+                    service.setdefault(ident, flag)
+        return cls(orgs, names, service)
+
+
+_NOTHING_INCLUDED = _Included({}, {}, {})
+
+
+@dataclass(frozen=True)
 class Connection:
     """One org connection: data flows from the source org to the sink org.
 
     ``connection_types`` is sorted. ``created_at`` is the API's RFC 3339 text, unchanged.
+    Names are ``""`` when the answer carries none (the recorded PATCH answer has no names).
+    ``created_by_service_account`` is the creator's ``service_account`` from a list answer's
+    ``included`` users; ``None`` (unknown) when the answer does not say.
     """
 
     id: str
@@ -148,19 +152,24 @@ class Connection:
     created_at: str
     created_by_id: str
     created_by_name: str
+    created_by_service_account: bool | None = None
 
     @classmethod
-    def from_api(cls, resource: Mapping[str, Any], *, path: str = "data") -> Connection:
+    def from_api(
+        cls, resource: Mapping[str, Any], *, path: str = "data", included: object = None
+    ) -> Connection:
         """Build a connection from a JSON:API resource object (``{"type", "id", ...}``).
 
-        A whole document (``{"data": {...}}``) is accepted too.
+        A whole document (``{"data": {...}}``) is accepted too, and its ``included`` used.
+        ``included`` is the answer's top-level ``included`` array (or its parsed form), if any.
 
         Raises:
             ResponseFormatError: a required field is missing or has the wrong type.
         """
         obj = _object(resource, path)
         if "data" in obj and "attributes" not in obj:
-            return cls.from_api(_object(obj["data"], path), path=path)
+            return cls.from_api(_object(obj["data"], path), path=path, included=obj.get("included"))
+        known = included if isinstance(included, _Included) else _Included.from_api(included)
         kind = obj.get("type")
         if kind is not None and kind != CONNECTION_TYPE:
             raise _fail(f"{path}.type", f"expected {CONNECTION_TYPE!r}, got {kind!r}")
@@ -182,13 +191,14 @@ class Connection:
         return cls(
             id=conn_id,
             source_org_id=source_id,
-            source_org_name=source_name,
+            source_org_name=source_name or known.org_names.get(source_id.lower(), ""),
             sink_org_id=sink_id,
-            sink_org_name=sink_name,
+            sink_org_name=sink_name or known.org_names.get(sink_id.lower(), ""),
             connection_types=tuple(sorted(types)),
             created_at=created_at,
             created_by_id=user_id,
-            created_by_name=user_name,
+            created_by_name=user_name or known.user_names.get(user_id.lower(), ""),
+            created_by_service_account=known.service_accounts.get(user_id.lower()) if user_id else None,
         )
 
 
@@ -206,7 +216,7 @@ class ConnectionPage:
 
     @classmethod
     def from_api(cls, body: Any) -> ConnectionPage:
-        """Build a page from the decoded list body.
+        """Build a page from the decoded list body (its ``included`` used when present).
 
         Raises:
             ResponseFormatError: the body is not ``{"data": [...], "meta": {...}}``.
@@ -215,7 +225,10 @@ class ConnectionPage:
         data = _field(obj, "data", "")
         if not isinstance(data, list):
             raise _fail("data", f"expected a list, got {_kind(data)}")
-        connections = tuple(Connection.from_api(item, path=f"data[{i}]") for i, item in enumerate(data))
+        known = _Included.from_api(obj.get("included")) if data else _NOTHING_INCLUDED
+        connections = tuple(
+            Connection.from_api(item, path=f"data[{i}]", included=known) for i, item in enumerate(data)
+        )
         total = filtered = None
         meta = obj.get("meta")
         if meta is not None:
@@ -324,7 +337,9 @@ def _included_attributes(included: object) -> dict[str, Mapping[str, Any]]:
 def parse_connection_document(body: Any) -> Connection:
     """Parse a single-connection document ``{"data": {...}}`` (create and update answers)."""
     obj = _object(body, "")
-    return Connection.from_api(_object(_field(obj, "data", ""), "data"), path="data")
+    return Connection.from_api(
+        _object(_field(obj, "data", ""), "data"), path="data", included=obj.get("included")
+    )
 
 
 def parse_connection_page(body: Any) -> ConnectionPage:

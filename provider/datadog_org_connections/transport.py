@@ -4,7 +4,8 @@ Modelled on ``datadog_api_client/rest.py`` (``RESTClientObject.request`` sends a
 a typed exception; ``ClientRetry`` holds the retry rules), on ``requests``, with the rules the
 callers' safety needs (``docs/client.md`` states them for users):
 
-* :class:`Operation`: what a call does (text, org ids, mutation, the permission a 403 names).
+* :class:`Operation`: what a call does (text, org ids, mutation, the permission a 403 names, if
+  any).
 * :class:`RetryPolicy`: attempts, wall-time budget, backoff with jitter, ``X-RateLimit-Reset``.
 * :func:`~.network_failures.classify` (its own module): a ``requests`` failure as a ``Failure``.
 * :class:`ServerClock`: the server's clock, from the ``Date`` header of every answer.
@@ -52,6 +53,7 @@ from .errors import (
 from .models import describe_error_body, parse_http_date, parse_json
 from .network_failures import Failure, Timeout, classify
 from .settings import Credentials
+from .users import ORG_CONNECTIONS_READ, ORG_CONNECTIONS_WRITE
 
 __all__ = [
     "READ_PERMISSION",
@@ -75,8 +77,8 @@ USER_AGENT = f"datadog-org-connections/{__version__}"
 
 #: The permissions Datadog's API reference names, for 403 messages (``org_management``, the
 #: older permission, grants both).
-READ_PERMISSION = "org_connections_read"
-WRITE_PERMISSION = "org_connections_write"
+READ_PERMISSION = ORG_CONNECTIONS_READ
+WRITE_PERMISSION = ORG_CONNECTIONS_WRITE
 
 #: Resolution of the server times this module reports: the HTTP ``Date`` header counts whole
 #: seconds. See :meth:`ServerClock.server_time` for the bounds of an estimate.
@@ -93,7 +95,9 @@ class Operation:
     text: str
     org_ids: tuple[str, ...] = ()
     mutation: bool = False
-    permission: str = READ_PERMISSION  # what a 403 says the key's user needs
+    #: What a 403 says the key's user needs; ``None``: the call needs no permission beyond valid
+    #: keys, so a 403 says the keys were refused.
+    permission: str | None = READ_PERMISSION
 
 
 class MaybeApplied(Exception):
@@ -166,8 +170,14 @@ def content_type(resp: requests.Response) -> str:
     return (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
 
-def forbidden_hint(permission: str) -> str:
-    """What a 401/403 means for a call that needs ``permission``."""
+def forbidden_hint(permission: str | None) -> str:
+    """What a 401/403 means for a call that needs ``permission`` (``None``: only valid keys)."""
+    if permission is None:
+        return (
+            "the Datadog API key or application key was refused: check that both are valid keys of "
+            "this org and that the application key's user is active (this call needs no permission "
+            "beyond valid keys; an application key restricted to scopes may be refused too)"
+        )
     return (
         "the Datadog API key or application key is wrong, or the application key's user lacks the "
         f"{permission} permission (the older org_management permission grants it too)"
