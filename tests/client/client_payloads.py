@@ -61,3 +61,94 @@ def page(
             }
         },
     }
+
+
+ROLE = "a7e2c9f0-0000-4000-8000-000000000001"
+WRITE_PERM = "b8f3d0a1-0000-4000-8000-000000000001"
+READ_PERM = "b8f3d0a1-0000-4000-8000-000000000002"
+
+
+def included_org(org_id: str, name: str) -> dict[str, Any]:
+    """An org of a list answer's ``included``, as recorded (null description, url, modified_at)."""
+    return {
+        "type": "orgs",
+        "id": org_id,
+        "attributes": {
+            "public_id": org_id,
+            "name": name,
+            "description": None,
+            "sharing": "all_private",
+            "url": None,
+            "disabled": False,
+            "created_at": "2025-08-25T18:13:19.375125+00:00",
+            "modified_at": None,
+        },
+    }
+
+
+def included_user(user_id: str, name: str, service_account: object) -> dict[str, Any]:
+    """A creator of a list answer's ``included`` (``service_account`` left out when ``...``)."""
+    attrs: dict[str, Any] = {
+        "name": name,
+        "handle": f"{name.lower().replace(' ', '.')}@example.com",
+        "created_at": "2025-08-25T18:13:19.375125+00:00",
+        "modified_at": "2025-08-25T18:13:19.375125+00:00",
+        "email": f"{name.lower().replace(' ', '.')}@example.com",
+        "icon": "https://secure.gravatar.com/avatar/x",
+        "title": None,
+        "verified": True,
+        "disabled": False,
+        "allowed_login_methods": [],
+        "status": "Active",
+    }
+    if service_account is not ...:
+        attrs["service_account"] = service_account
+    return {"type": "users", "id": user_id, "attributes": attrs}
+
+
+def current_user(
+    *,
+    service_account: object = False,
+    permissions: tuple[str, ...] = ("org_connections_read", "org_connections_write"),
+    with_included: bool = True,
+) -> dict[str, Any]:
+    """A ``UserResponse`` of ``GET /api/v2/current_user``: user USER of org SOURCE, one role."""
+    perm_ids = {"org_connections_write": WRITE_PERM, "org_connections_read": READ_PERM}
+    attrs: dict[str, Any] = {
+        "name": "Ada Admin",
+        "handle": "ada@example.com",
+        "email": "ada@example.com",
+        "status": "Active",
+        "disabled": False,
+        "verified": True,
+        "created_at": "2025-08-25T18:13:19.375125+00:00",
+    }
+    if service_account is not ...:
+        attrs["service_account"] = service_account
+    body: dict[str, Any] = {
+        "data": {
+            "type": "users",
+            "id": USER,
+            "attributes": attrs,
+            "relationships": {
+                "org": {"data": {"id": SOURCE, "type": "orgs"}},
+                "roles": {"data": [{"id": ROLE, "type": "roles"}]},
+            },
+        }
+    }
+    if with_included:
+        ids = [perm_ids.get(p, str(uuid.uuid5(uuid.NAMESPACE_URL, p))) for p in permissions]
+        body["included"] = [
+            included_org(SOURCE, "Source Org"),
+            {
+                "type": "roles",
+                "id": ROLE,
+                "attributes": {"name": "Connections Admin"},
+                "relationships": {"permissions": {"data": [{"id": i, "type": "permissions"} for i in ids]}},
+            },
+            *(
+                {"type": "permissions", "id": i, "attributes": {"name": p}}
+                for i, p in zip(ids, permissions, strict=True)
+            ),
+        ]
+    return body

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from client_payloads import SINK, SOURCE, USER, conn_id, document, page, resource
+from client_payloads import SINK, SOURCE, USER, conn_id, document, included_org, included_user, page, resource
 
 from datadog_org_connections.errors import ResponseFormatError
 from datadog_org_connections.models import (
@@ -155,3 +155,86 @@ def test_parse_json_errors() -> None:
         parse_json(b"  ")
     with pytest.raises(ResponseFormatError, match="not UTF-8"):
         parse_json(b"\xff\xfe{}")
+
+
+# ------------------------------------------------------------- the list answer's ``included``
+
+
+def _recorded_page(*items: dict[str, Any], service_account: object = False) -> dict[str, Any]:
+    """A list answer with the recorded top-level ``included``: the orgs, then the creator."""
+    body = page(list(items))
+    body["included"] = [
+        included_org(SOURCE, "Source Org"),
+        included_org(SINK, "Sink Org"),
+        included_user(USER, "Ada Admin", service_account),
+    ]
+    return body
+
+
+@pytest.mark.parametrize(("flag", "expected"), [(True, True), (False, False), (..., None), ("yes", None)])
+def test_creator_service_account_from_included(flag: object, expected: bool | None) -> None:
+    [conn] = parse_connection_page(_recorded_page(resource(conn_id(1)), service_account=flag)).connections
+    assert conn.created_by_service_account is expected
+    assert (conn.source_org_name, conn.sink_org_name, conn.created_by_name) == (
+        "Source Org",
+        "Sink Org",
+        "Ada Admin",
+    )
+
+
+def test_without_included_the_creator_kind_is_unknown() -> None:
+    [conn] = parse_connection_page(page([resource(conn_id(1))])).connections
+    assert conn.created_by_service_account is None
+    assert Connection.from_api(resource(conn_id(1))).created_by_service_account is None
+
+
+def _nameless(cid: str) -> dict[str, Any]:
+    """A connection as the recorded PATCH answer carries it: relationships without names."""
+    raw = resource(cid)
+    for rel in raw["relationships"].values():
+        del rel["data"]["name"]
+    return raw
+
+
+def test_names_missing_from_relationships_come_from_included() -> None:
+    body = _recorded_page(_nameless(conn_id(1)))
+    body["included"][0]["id"] = SOURCE.upper()  # ids compare across case
+    [conn] = parse_connection_page(body).connections
+    assert (conn.source_org_name, conn.sink_org_name, conn.created_by_name) == (
+        "Source Org",
+        "Sink Org",
+        "Ada Admin",
+    )
+    # A name the relationship carries wins over included.
+    body = _recorded_page(resource(conn_id(1)))
+    body["included"][1]["attributes"]["name"] = "Renamed"
+    assert parse_connection_page(body).connections[0].sink_org_name == "Sink Org"
+
+
+def test_a_patch_answer_without_names_parses_with_empty_names() -> None:
+    conn = parse_connection_document({"data": _nameless(conn_id(1))})
+    assert (conn.id, conn.source_org_id, conn.sink_org_id, conn.created_by_id) == (
+        conn_id(1),
+        SOURCE,
+        SINK,
+        USER,
+    )
+    assert (conn.source_org_name, conn.sink_org_name, conn.created_by_name) == ("", "", "")
+    assert conn.created_by_service_account is None
+
+
+@pytest.mark.parametrize(
+    "included",
+    [
+        "nope",
+        None,
+        [3, "x", None, {"type": "orgs"}, {"id": SINK}, {"type": "users", "id": USER, "attributes": []}],
+        [{"type": "orgs", "id": SINK, "attributes": {"name": None, "description": None, "url": None}}],
+    ],
+    ids=["not-a-list", "null", "malformed-entries", "null-org-fields"],
+)
+def test_included_is_never_required_nor_fatal(included: object) -> None:
+    body = page([_nameless(conn_id(1))])
+    body["included"] = included
+    [conn] = parse_connection_page(body).connections
+    assert (conn.sink_org_name, conn.created_by_service_account) == ("", None)
