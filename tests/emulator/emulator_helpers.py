@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 from typing import Any
 
 import requests
@@ -19,8 +20,11 @@ __all__ = [
     "SPOKE_AP",
     "SPOKE_EU",
     "SPOKE_US",
+    "TIMESTAMP",
     "Api",
     "Org",
+    "assert_errors",
+    "assert_json",
     "create_body",
     "patch_body",
 ]
@@ -34,6 +38,28 @@ RATE_LIMIT_HEADERS = (
     "X-RateLimit-Reset",
     "X-RateLimit-Name",
 )
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+"""A timestamp as the API formats it: RFC 3339, microseconds, ``+00:00``."""
+
+
+def assert_json(response: requests.Response, status: int) -> object:
+    """The decoded JSON of an API answer with ``status``, JSON content type and rate-limit headers."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    for header in RATE_LIMIT_HEADERS:
+        assert header in response.headers, header
+    return response.json()
+
+
+def assert_errors(response: requests.Response, status: int, *messages: str) -> None:
+    """An error answer ``{"errors": [...]}`` with ``status`` (and exactly ``messages``, if given)."""
+    body = assert_json(response, status)
+    assert isinstance(body, dict)
+    assert set(body) == {"errors"}
+    if messages:
+        assert body["errors"] == list(messages)
+    else:
+        assert body["errors"] and all(isinstance(m, str) for m in body["errors"])
 
 
 def create_body(sink_id: str, types: list[str] | None = None) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -15,37 +14,18 @@ from emulator_helpers import (
     GLOBEX,
     HUB,
     HUB_VIEWER_APP_KEY,
-    RATE_LIMIT_HEADERS,
     SPOKE_AP,
     SPOKE_EU,
     SPOKE_US,
+    TIMESTAMP,
     Api,
+    assert_errors,
+    assert_json,
     create_body,
     patch_body,
 )
 
 from datadog_org_connections.emulator import Emulator
-
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
-
-
-def assert_json(response: requests.Response, status: int) -> object:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/json"
-    for header in RATE_LIMIT_HEADERS:
-        assert header in response.headers, header
-    return response.json()
-
-
-def assert_errors(response: requests.Response, status: int, *messages: str) -> None:
-    body = assert_json(response, status)
-    assert isinstance(body, dict)
-    assert set(body) == {"errors"}
-    if messages:
-        assert body["errors"] == list(messages)
-    else:
-        assert body["errors"] and all(isinstance(m, str) for m in body["errors"])
-
 
 # --------------------------------------------------------------------------------- auth
 
@@ -273,8 +253,14 @@ def test_patch_changes_only_the_types(hub: Api) -> None:
     assert isinstance(updated, dict)
     assert updated["data"]["attributes"]["connection_types"] == ["metrics", "audit"]
     assert updated["data"]["attributes"]["created_at"] == created["attributes"]["created_at"]
-    assert updated["data"]["relationships"] == created["relationships"]
-    assert hub.list().json()["data"] == [updated["data"]]
+    # As recorded: the PATCH answer's relationships carry ids only, no names.
+    assert updated["data"]["relationships"] == {
+        name: {"data": {k: v for k, v in rel["data"].items() if k != "name"}}
+        for name, rel in created["relationships"].items()
+    }
+    assert all("name" in rel["data"] for rel in created["relationships"].values())
+    listed = hub.list().json()["data"]
+    assert listed == [{**updated["data"], "relationships": created["relationships"]}]  # names again
 
 
 def test_patch_with_repeated_types_is_400_validation_failed(hub: Api) -> None:
@@ -303,13 +289,14 @@ def test_patch_with_a_mismatched_body_id_is_400(hub: Api) -> None:
 
 def test_patch_unknown_id_is_404_and_malformed_id_is_400(hub: Api) -> None:
     missing = str(uuid.uuid4())
-    assert_errors(hub.patch(missing, ["logs"]), 404, f"org connection with id:{missing} not found not found")
+    # The recorded PATCH text: capital O (DELETE's is lower case).
+    assert_errors(hub.patch(missing, ["logs"]), 404, f"Org connection with id:{missing} not found not found")
     assert_errors(hub.patch("nope", ["logs"]), 400, "connection id must be a valid uuid")
 
 
 def test_only_the_source_org_may_patch(hub: Api, eu: Api, emu: Emulator) -> None:
     conn = hub.create(SPOKE_EU).json()["data"]["id"]
-    message = f"org connection with id:{conn} not found not found"
+    message = f"Org connection with id:{conn} not found not found"
     assert_errors(eu.patch(conn, ["metrics"]), 404, message)  # the sink
     assert_errors(Api(emu.url, SPOKE_US).patch(conn, ["metrics"]), 404, message)  # a bystander
     assert hub.list().json()["data"][0]["attributes"]["connection_types"] == ["logs"]

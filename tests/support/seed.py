@@ -19,13 +19,14 @@ from datadog_org_connections.emulator import DEFAULT_SEED_PATH, ORG_MANAGEMENT, 
 
 @dataclass(frozen=True)
 class User:
-    """A user of a seed."""
+    """A user of a seed: a person, or a service account (``service_account``)."""
 
     name: str
     id: str
     app_key: str
     org: str
     permissions: tuple[str, ...]
+    service_account: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,20 @@ def load_orgs(path: str | Path = DEFAULT_SEED_PATH) -> tuple[dict[str, Org], dic
             org.enterprise,
         )
         for user in org.users:
-            users[user.name] = User(user.name, user.id, user.app_keys[0], org.name, user.permissions)
+            users[user.name] = User(
+                user.name, user.id, user.app_keys[0], org.name, user.permissions, user.service_account
+            )
     return orgs, users
+
+
+def service_account_of(org: Org | str, users: dict[str, User] | None = None) -> User:
+    """The first service-account user of ``org`` (an org or its name) among ``users`` (default:
+    the default seed's); ``LookupError`` when the org has none."""
+    name = org.name if isinstance(org, Org) else org
+    for user in (USERS if users is None else users).values():
+        if user.org == name and user.service_account:
+            return user
+    raise LookupError(f"org {name!r} has no service-account user in the seed")
 
 
 def _hexkey(kind: str, index: int, length: int) -> str:
@@ -137,9 +150,12 @@ HUB_VIEWER_APP_KEY = APP_KEYS["viewer@hub.acme.test"]
 HUB_READER_APP_KEY = APP_KEYS["ci-reader@hub.acme.test"]
 """A hub user with org_connections_read only (what a pull-request preview in CI holds)."""
 HUB_WRITER_APP_KEY = APP_KEYS["connections-bot@hub.acme.test"]
-"""A hub user with org_connections_read and org_connections_write (no org_management)."""
+"""A hub service account with org_connections_read and org_connections_write (no org_management)."""
 SPOKE_EU_READER_APP_KEY = APP_KEYS["ci-reader@spoke-eu.acme.test"]
 """A spoke-eu user with org_connections_read only."""
+HUB_BOT = USERS["connections-bot@hub.acme.test"]
+"""The hub's service account (org_connections_read and org_connections_write). Every org of the
+default seed has one (``service_account_of(org)``); every other default-seed user is a person."""
 SPOKE_EU_ENGINEER = USERS["engineer@spoke-eu.acme.test"]
 """A person in spoke-eu with org_connections_read and _write: not the org's only writer (the admin
 is another), so deactivating them leaves a key that can recreate what they made."""

@@ -1,9 +1,11 @@
-"""The API operations (`/api/v2/org_connections`, `/api/v2/org`, `/api/v1/org`), apart from HTTP plumbing.
+"""The API operations (`/api/v2/org_connections`, `/api/v2/org`, `/api/v2/current_user`, `/api/v1/org`),
+apart from HTTP plumbing.
 
 Each operation takes the authenticated caller, the query and the raw body, and returns
-``(status, json_body)`` or raises :class:`~.failures.ApiFailure`. Texts recorded from the real
-service are reproduced verbatim; for the inferred 400 cases the first error string is
-``Validation failed for input.`` and a second one says what is wrong.
+``(status, json_body)`` or raises :class:`~.failures.ApiFailure`. Texts and shapes recorded from
+the real service are reproduced verbatim (the list's ``included``, the PATCH answer without
+names); for the inferred 400 cases the first error string is ``Validation failed for input.`` and
+a second one says what is wrong.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .failures import MSG_BAD_UUID, ApiFailure, invalid, msg_connection_not_found, msg_not_allowed
+from .failures import (
+    MSG_BAD_UUID,
+    ApiFailure,
+    invalid,
+    msg_connection_not_found,
+    msg_not_allowed,
+    msg_update_not_found,
+)
+from .resources import current_user_document, list_included, managed_org_resource
 from .seed import Org, User, normalize_timestamp
 from .store import Store, check_connection_types, parse_uuid
 
@@ -80,7 +90,7 @@ class OrgConnectionsApi:
         self.store = store
 
     def list(self, caller: Caller, query: Mapping[str, list[str]]) -> Result:
-        """``GET /api/v2/org_connections``."""
+        """``GET /api/v2/org_connections``; with the recorded top-level ``included`` when not empty."""
         limit = _query_int(query, "limit", DEFAULT_LIMIT, 1)
         offset = _query_int(query, "offset", DEFAULT_OFFSET, 0)
         page = self.store.list_for(
@@ -91,7 +101,10 @@ class OrgConnectionsApi:
             offset=offset,
         )
         counts = {"total_count": page.total_count, "total_filtered_count": page.total_filtered_count}
-        return 200, {"data": self.store.render_many(page.connections), "meta": {"page": counts}}
+        body: dict[str, Any] = {"data": self.store.render_many(page.connections), "meta": {"page": counts}}
+        if page.connections:
+            body["included"] = list_included(self.store.seed, page.connections)
+        return 200, body
 
     def create(self, caller: Caller, body: bytes) -> Result:
         """``POST /api/v2/org_connections`` (200 with the new connection)."""
@@ -120,7 +133,11 @@ class OrgConnectionsApi:
         return 200, {"data": self.store.render(conn)}
 
     def update(self, caller: Caller, raw_id: str, body: bytes) -> Result:
-        """``PATCH /api/v2/org_connections/{id}``: only the source org may update."""
+        """``PATCH /api/v2/org_connections/{id}``: only the source org may update.
+
+        As recorded, the answer's relationships carry no ``name``, and an unknown id answers
+        ``Org connection with id:<id> not found not found`` (capital O, unlike DELETE's).
+        """
         conn_id = parse_uuid(raw_id)
         if conn_id is None:
             raise ApiFailure(400, MSG_BAD_UUID)
@@ -137,8 +154,13 @@ class OrgConnectionsApi:
             types = check_connection_types(raw_types)
         except ValueError as exc:
             raise invalid(f"data.attributes.{exc}") from None
-        conn = self.store.update(conn_id, types, as_org=caller.org.id)
-        return 200, {"data": self.store.render(conn)}
+        try:
+            conn = self.store.update(conn_id, types, as_org=caller.org.id)
+        except ApiFailure as exc:
+            if exc.status == 404:  # name the id as the caller spelled it
+                raise ApiFailure(404, msg_update_not_found(raw_id)) from None
+            raise
+        return 200, {"data": self.store.render(conn, names=False)}
 
     def delete(self, caller: Caller, raw_id: str) -> Result:
         """``DELETE /api/v2/org_connections/{id}``: from the source or the sink org; 200 ``{}``."""
@@ -172,34 +194,21 @@ class OrgConnectionsApi:
                     "managed_orgs": {"data": [{"id": o.id, "type": "orgs"} for o in managed]},
                 },
             },
-            "included": [_org_resource(o) for o in [org, *managed]],
+            "included": [managed_org_resource(o) for o in [org, *managed]],
         }
+
+    def current_user(self, caller: Caller) -> Result:
+        """``GET /api/v2/current_user`` (``UserResponse``): the user of the application key.
+
+        No permission is needed beyond valid keys (a deactivated user's keys are refused before).
+        """
+        return 200, current_user_document(caller.org, caller.user)
 
     def list_orgs_v1(self, org: Org) -> Result:
         """``GET /api/v1/org`` in its published v1 shape: no UUID (do not use it for org ids)."""
         return 200, {
             "orgs": [{"name": org.name, "public_id": org.public_id, "created": _v1_time(org.created)}]
         }
-
-
-def _org_resource(org: Org) -> dict[str, Any]:
-    """An ``OrgData`` resource: every attribute ``datadog-api-client``'s model requires."""
-    created = normalize_timestamp(org.created)
-    host = f"app.{org.site}" if org.site.count(".") == 1 else org.site
-    return {
-        "id": org.id,
-        "type": "orgs",
-        "attributes": {
-            "name": org.name,
-            "public_id": org.public_id,
-            "description": org.description,
-            "created_at": created,
-            "modified_at": created,
-            "disabled": False,
-            "sharing": "none",
-            "url": f"https://{host}",
-        },
-    }
 
 
 def _v1_time(created: str) -> str:

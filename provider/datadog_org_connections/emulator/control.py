@@ -171,6 +171,7 @@ class ControlApi:
                                 "id": u.id,
                                 "name": u.name,
                                 "permissions": list(u.permissions),
+                                "service_account": u.service_account,
                                 "active": store.is_active(u.id),
                             }
                             for u in org.users

@@ -55,6 +55,11 @@ def msg_connection_not_found(conn_id: str) -> str:
     return f"org connection with id:{conn_id} not found not found"
 
 
+def msg_update_not_found(conn_id: str) -> str:
+    """The recorded 404 text of PATCH for an unknown connection id (capital O, unlike DELETE's)."""
+    return f"Org connection with id:{conn_id} not found not found"
+
+
 def msg_sink_limit(source: str) -> str:
     """Modelled (status and text unpublished): a non-Enterprise source already at its limit."""
     return (

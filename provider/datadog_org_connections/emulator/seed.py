@@ -5,7 +5,7 @@ A seed is JSON::
     {"accounts": [{"name": "acme", "orgs": [{"id": "<uuid>", "name": "hub",
         "api_keys": ["..."],
         "users": [{"id": "<uuid>", "name": "admin@hub", "app_keys": ["..."],
-                   "permissions": ["org_management"]}]}]}],
+                   "permissions": ["org_management"], "service_account": false}]}]}],
      "connections": [{"source": "hub", "sink": "spoke-eu", "connection_types": ["logs"]}]}
 
 Ids are optional. Missing ids are derived deterministically from the account, org and user
@@ -51,7 +51,7 @@ _ACCOUNT_KEYS = frozenset({"name", "orgs", "description", "parent"})
 _ORG_KEYS = frozenset(
     {"id", "name", "public_id", "description", "created", "api_keys", "users", "site", "enterprise"}
 )
-_USER_KEYS = frozenset({"id", "name", "email", "app_keys", "permissions"})
+_USER_KEYS = frozenset({"id", "name", "email", "app_keys", "permissions", "service_account"})
 _CONNECTION_KEYS = frozenset({"id", "source", "sink", "connection_types", "created_at", "created_by"})
 _TOP_KEYS = frozenset({"accounts", "connections"})
 
@@ -62,12 +62,20 @@ class SeedError(ValueError):
 
 @dataclass(frozen=True)
 class User:
-    """A user of an org, owning application keys."""
+    """A user of an org, owning application keys: a person, or a service account."""
 
     id: str
     name: str
     app_keys: tuple[str, ...]
     permissions: tuple[str, ...]
+    service_account: bool = False
+    email: str = ""
+
+    @property
+    def handle(self) -> str:
+        """The user's handle (``current_user``'s ``handle`` and ``email``): the seed's ``email``,
+        else the name."""
+        return self.email or self.name
 
     @property
     def can_manage_orgs(self) -> bool:
@@ -373,11 +381,16 @@ class _SeedParser:
         user_id = (
             self.uuid_text(data["id"], f"{where}.id") if "id" in data else derived_id(4, "user", org_id, name)
         )
+        service_account = data.get("service_account", False)
+        if not isinstance(service_account, bool):
+            raise self.fail(f"{where}.service_account", f"expected true or false, got {service_account!r}")
         return User(
             id=user_id,
             name=name,
             app_keys=self.strings(data.get("app_keys", []), f"{where}.app_keys"),
             permissions=self.strings(data.get("permissions", []), f"{where}.permissions"),
+            service_account=service_account,
+            email=self.text(data["email"], f"{where}.email") if "email" in data else "",
         )
 
     def check_unique(self, accounts: Iterable[Account]) -> None:

@@ -35,6 +35,7 @@ from .store import Authentication, Store
 
 CONNECTIONS_PATH = "/api/v2/org_connections"
 ORGS_PATH = "/api/v2/org"
+CURRENT_USER_PATH = "/api/v2/current_user"
 LEGACY_ORGS_PATH = "/api/v1/org"
 
 MSG_TOO_MANY = "Too many requests"
@@ -70,6 +71,8 @@ def resolve_route(method: str, path: str) -> Route | None:
         )
     if clean == ORGS_PATH:
         return Route("orgs_list", "list_orgs" if method == "GET" else None, None, ("GET",))
+    if clean == CURRENT_USER_PATH:
+        return Route("current_user", "current_user" if method == "GET" else None, None, ("GET",))
     if clean == LEGACY_ORGS_PATH:
         return Route("orgs_list_v1", "list_orgs_v1" if method == "GET" else None, None, ("GET",))
     return None
@@ -282,6 +285,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 raise ApiFailure(403, MSG_FORBIDDEN)
             if route.operation == "list_orgs":
                 return api.list_orgs(identity.org, query)
+            if route.operation == "current_user":
+                return api.current_user(identity)
             if route.operation == "list_orgs_v1":
                 return api.list_orgs_v1(identity.org)
             if route.operation == "list":
@@ -361,7 +366,8 @@ def permitted(operation: str | None, user: User) -> bool:
 
     List connections: ``org_connections_read``; create, update, delete: ``org_connections_write``;
     ``GET /api/v2/org``: ``org_management`` or ``org_connections_write``; ``GET /api/v1/org``:
-    ``org_management``. ``org_management`` grants all of them.
+    ``org_management``. ``org_management`` grants all of them. ``GET /api/v2/current_user`` needs
+    none beyond valid keys of an active user.
     """
     if operation == "list":
         return user.can_read_connections

@@ -27,6 +27,7 @@ from .failures import (
     msg_connection_not_found,
     msg_exists,
     msg_not_allowed,
+    msg_update_not_found,
     sink_limit_failure,
 )
 from .index import Connection, ConnectionIndex, Page
@@ -274,7 +275,8 @@ class Store:
         """Replace a connection's types.
 
         With ``as_org``, only the source org may update: another org gets the 404 an unknown id
-        gets. Repeated types raise 400 ``Validation failed for input.`` (the recorded text).
+        gets (the recorded PATCH text). Repeated types raise 400 ``Validation failed for input.``
+        (the recorded text).
         """
         types = _checked_types(connection_types)
         if len(set(types)) != len(types):
@@ -282,7 +284,7 @@ class Store:
         with self.lock:
             conn = self._index.get(conn_id)
             if conn is None or (as_org is not None and conn.source_org_id != as_org):
-                raise ApiFailure(404, msg_connection_not_found(conn_id))
+                raise ApiFailure(404, msg_update_not_found(conn_id))
             conn.connection_types = types
             self._save()
             return conn.copy()
@@ -322,21 +324,27 @@ class Store:
 
     # ---------------------------------------------------------------------------- render
 
-    def render(self, conn: Connection) -> dict[str, Any]:
-        """The JSON:API resource object of a connection, as the API answers it."""
+    def render(self, conn: Connection, *, names: bool = True) -> dict[str, Any]:
+        """The JSON:API resource object of a connection, as the API answers it.
+
+        ``names=False``: the relationships carry only ``type`` and ``id``, as the recorded PATCH
+        answer does; create and list answers carry the names.
+        """
         source = self.seed.orgs_by_id.get(conn.source_org_id)
         sink = self.seed.orgs_by_id.get(conn.sink_org_id)
-        relationships: dict[str, Any] = {
-            "source_org": {
-                "data": {"type": "orgs", "id": conn.source_org_id, "name": source.name if source else ""}
-            },
-            "sink_org": {"data": {"type": "orgs", "id": conn.sink_org_id, "name": sink.name if sink else ""}},
-        }
         user = source.user(conn.created_by_user_id) if source and conn.created_by_user_id else None
-        if conn.created_by_user_id is not None:
-            relationships["created_by"] = {
-                "data": {"type": "users", "id": conn.created_by_user_id, "name": user.name if user else ""}
+
+        def ref(kind: str, ident: str, name: str) -> dict[str, Any]:
+            return {
+                "data": {"type": kind, "id": ident, "name": name} if names else {"type": kind, "id": ident}
             }
+
+        relationships: dict[str, Any] = {
+            "source_org": ref("orgs", conn.source_org_id, source.name if source else ""),
+            "sink_org": ref("orgs", conn.sink_org_id, sink.name if sink else ""),
+        }
+        if conn.created_by_user_id is not None:
+            relationships["created_by"] = ref("users", conn.created_by_user_id, user.name if user else "")
         return {
             "type": "org_connection",
             "id": conn.id,
