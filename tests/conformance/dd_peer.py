@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from datadog_api_client import ApiClient, Configuration
-from datadog_api_client.model_utils import ModelNormal, ModelSimple, OpenApiModel
+from datadog_api_client.model_utils import ModelComposed, ModelNormal, ModelSimple, OpenApiModel
 from datadog_api_client.v2.api.org_connections_api import OrgConnectionsApi
 from datadog_api_client.v2.api.organizations_api import OrganizationsApi
+from datadog_api_client.v2.api.users_api import UsersApi
 from datadog_api_client.v2.model.org_connection_create import OrgConnectionCreate
 from datadog_api_client.v2.model.org_connection_create_attributes import OrgConnectionCreateAttributes
 from datadog_api_client.v2.model.org_connection_create_relationships import (
@@ -40,6 +41,10 @@ from support.seed import Org
 
 LOGS, METRICS, AUDIT = OrgConnectionTypeEnum.LOGS, OrgConnectionTypeEnum.METRICS, OrgConnectionTypeEnum.AUDIT
 
+LIST_UNDOCUMENTED = ("included",)
+"""Top-level members of the list answer recorded from the real service that the client's
+``OrgConnectionListResponse`` does not declare: it keeps them, untyped, and checks nothing in them."""
+
 
 class RecordingApiClient(ApiClient):  # type: ignore[misc]
     """An ``ApiClient`` that keeps the raw body of the last answer it deserialized."""
@@ -53,12 +58,13 @@ class RecordingApiClient(ApiClient):  # type: ignore[misc]
 
 
 class Peer:
-    """The two APIs of ``datadog-api-client`` the project calls, as one org's user."""
+    """The three APIs of ``datadog-api-client`` the project calls, as one org's user."""
 
     def __init__(self, client: RecordingApiClient) -> None:
         self.client = client
         self.connections = OrgConnectionsApi(client)
         self.orgs = OrganizationsApi(client)
+        self.users = UsersApi(client)
 
     @property
     def last_body(self) -> Any:
@@ -113,16 +119,30 @@ def update_request(
     )
 
 
-def assert_fully_parsed(model: Any, raw: Any, where: str = "body") -> None:
+def assert_fully_parsed(
+    model: Any, raw: Any, where: str = "body", *, undocumented: Collection[str] = ()
+) -> None:
     """Every field of ``raw`` (the JSON the emulator sent) landed in a typed field of ``model``.
 
     Fails on a field the client's model does not declare (it would be kept untyped), on a value
-    the client could not parse (``_unparsed``), and on a shape mismatch.
+    the client could not parse (``_unparsed``), and on a shape mismatch. ``undocumented`` names
+    top-level members the model does not declare on purpose (recorded, not in the spec): each
+    must be kept verbatim, and still undeclared (if the client learns one, this fails: type it).
     """
+    if undocumented:
+        assert isinstance(model, ModelNormal) and isinstance(raw, dict)
+        for key in set(undocumented) & set(raw):
+            assert key not in model.attribute_map, f"{where}.{key}: now declared by the client"
+            assert model.get(key) == raw[key], f"{where}.{key}: not kept verbatim"
+        raw = {k: v for k, v in raw.items() if k not in undocumented}
     if isinstance(model, OpenApiModel):
         assert not model._unparsed, f"{where}: the client could not parse {raw!r}"
     if isinstance(model, ModelSimple):  # an enum: its value is the raw string
         assert model.value == raw, f"{where}: {model.value!r} != {raw!r}"
+    elif isinstance(model, ModelComposed):  # a oneOf: exactly one of its schemas matched
+        matched = [type(m).__name__ for m in model._composed_instances]
+        assert len(matched) == 1, f"{where}: matched {matched} of {type(model).__name__}"
+        assert_fully_parsed(model.get_oneof_instance(), raw, where)
     elif isinstance(model, ModelNormal):
         assert isinstance(raw, dict), f"{where}: expected an object, got {raw!r}"
         by_json = {json_name: attr for attr, json_name in model.attribute_map.items()}
@@ -135,3 +155,11 @@ def assert_fully_parsed(model: Any, raw: Any, where: str = "body") -> None:
             assert_fully_parsed(item, raw_item, f"{where}[{i}]")
     elif isinstance(raw, dict | list):
         raise AssertionError(f"{where}: {raw!r} became an untyped {type(model).__name__}")
+
+
+def assert_list_parsed(model: Any, raw: Any) -> None:
+    """A list answer: fully parsed but for the recorded ``included``, there exactly when
+    ``data`` is not empty."""
+    assert isinstance(raw, dict)
+    assert ("included" in raw) == bool(raw["data"]), "included: present exactly when data is not empty"
+    assert_fully_parsed(model, raw, undocumented=LIST_UNDOCUMENTED)

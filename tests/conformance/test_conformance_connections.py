@@ -7,7 +7,17 @@ from datetime import datetime, timezone
 
 from datadog_api_client.v2.model.org_connection_list_response import OrgConnectionListResponse
 from datadog_api_client.v2.model.org_connection_response import OrgConnectionResponse
-from dd_peer import AUDIT, LOGS, METRICS, Peer, assert_fully_parsed, create_request, peer, update_request
+from dd_peer import (
+    AUDIT,
+    LOGS,
+    METRICS,
+    Peer,
+    assert_fully_parsed,
+    assert_list_parsed,
+    create_request,
+    peer,
+    update_request,
+)
 
 from support.emulator_control import EmulatorControl
 from support.seed import HUB, HUB_WRITER_APP_KEY, SPOKE_AP, SPOKE_EU, SPOKE_US, USERS
@@ -37,7 +47,7 @@ def test_create_list_update_delete_round_trip(emulator: EmulatorControl) -> None
             sink_org_id=SPOKE_EU.id, source_org_id=HUB.id, limit=10, offset=0
         )
         assert isinstance(listed, OrgConnectionListResponse)
-        assert_fully_parsed(listed, dd.last_body)
+        assert_list_parsed(listed, dd.last_body)
         assert [c.id for c in listed.data] == [data.id]
         assert (listed.meta.page.total_count, listed.meta.page.total_filtered_count) == (1, 1)
 
@@ -48,10 +58,14 @@ def test_create_list_update_delete_round_trip(emulator: EmulatorControl) -> None
         assert updated.data.attributes.connection_types == [AUDIT]
         assert updated.data.attributes.created_at == created_at
         assert updated.data.relationships.created_by.data.id == HUB.user_id
+        # As recorded, the update answer's relationships carry ids only: the names are unset.
+        for rel in (updated.data.relationships.source_org, updated.data.relationships.sink_org):
+            assert rel.data.id in (HUB.id, SPOKE_EU.id) and "name" not in rel.data
+        assert "name" not in updated.data.relationships.created_by.data
 
         assert dd.connections.delete_org_connections(connection_id=data.id) is None
         empty = dd.connections.list_org_connections()
-        assert_fully_parsed(empty, dd.last_body)
+        assert_list_parsed(empty, dd.last_body)
         assert empty.data == [] and empty.meta.page.total_count == 0
 
 
@@ -63,7 +77,7 @@ def test_list_filters_by_sink_and_by_source_from_either_side(emulator: EmulatorC
 
         def ids(dd: Peer, **filters: str) -> tuple[list[uuid.UUID], int, int]:
             listed = dd.connections.list_org_connections(**filters)
-            assert_fully_parsed(listed, dd.last_body)
+            assert_list_parsed(listed, dd.last_body)
             page = listed.meta.page
             return [c.id for c in listed.data], page.total_count, page.total_filtered_count
 
@@ -87,7 +101,7 @@ def test_list_pages_with_limit_and_offset(emulator: EmulatorControl) -> None:
         seen: list[uuid.UUID] = []
         for offset in (0, 2, 4):
             page = hub.connections.list_org_connections(limit=2, offset=offset)
-            assert_fully_parsed(page, hub.last_body)
+            assert_list_parsed(page, hub.last_body)
             assert (page.meta.page.total_count, page.meta.page.total_filtered_count) == (4, 4)
             assert len(page.data) == (2 if offset < 4 else 0)
             seen += [c.id for c in page.data]

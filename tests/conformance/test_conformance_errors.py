@@ -110,8 +110,8 @@ def test_403_once_the_user_is_deactivated(emulator: EmulatorControl) -> None:
 
 @pytest.mark.parametrize(
     ("source", "sink"),
-    [(HUB, GLOBEX.id), (HUB, str(uuid.uuid1())), (INITECH, INITECH_EU.id)],
-    ids=["other-account", "unknown-org", "other-site"],
+    [(HUB, GLOBEX.id), (HUB, str(uuid.uuid1())), (HUB, "not-a-uuid"), (INITECH, INITECH_EU.id)],
+    ids=["other-account", "unknown-org", "not-a-uuid", "other-site"],
 )
 def test_404_for_a_sink_outside_the_account_or_the_site(
     emulator: EmulatorControl, source: Any, sink: str
@@ -129,7 +129,9 @@ def test_404_for_an_unknown_connection(emulator: EmulatorControl) -> None:
         assert refused(delete, 404) == [f"org connection with id:{missing} not found not found"]
         body = update_request(missing, [LOGS])
         update = lambda: dd.connections.update_org_connections(connection_id=missing, body=body)  # noqa: E731
-        assert refused(update, 404) == [f"org connection with id:{missing} not found not found"]
+        assert refused(update, 404) == [
+            f"Org connection with id:{missing} not found not found"
+        ]  # sic, capital O
 
 
 def test_409_for_a_pair_already_connected(emulator: EmulatorControl) -> None:
