@@ -25,6 +25,12 @@ from support.seed import (
 CURRENT_USER = "/api/v2/current_user"
 
 
+def _one_user(**user: Any) -> dict[str, Any]:
+    """A seed of one org ``o`` (API key ``k``) with one user ``u`` (application key ``a``)."""
+    user = {"name": "u", "app_keys": ["a"], **user}
+    return {"accounts": [{"name": "x", "orgs": [{"name": "o", "api_keys": ["k"], "users": [user]}]}]}
+
+
 def whoami(api: Api, app_key: str | None = None) -> requests.Response:
     return api.request("GET", CURRENT_USER, headers=api.org.headers(app_key))
 
@@ -80,17 +86,8 @@ def test_current_user_follows_the_seed(emu: Emulator, org: Org, user: str, permi
     assert ids == {permission_id(p) for p in permissions}  # the same ids in every org
 
 
-def test_a_user_without_any_permission_has_a_role_granting_nothing(emu: Emulator) -> None:
-    seed = parse_seed(
-        {
-            "accounts": [
-                {
-                    "name": "x",
-                    "orgs": [{"name": "o", "api_keys": ["k"], "users": [{"name": "u", "app_keys": ["a"]}]}],
-                }
-            ]
-        }
-    )
+def test_a_user_without_any_permission_has_a_role_granting_nothing() -> None:
+    seed = parse_seed(_one_user())
     with Emulator.start(seed) as other:
         answer = requests.get(
             other.url + CURRENT_USER, headers={"DD-API-KEY": "k", "DD-APPLICATION-KEY": "a"}, timeout=5
@@ -147,11 +144,6 @@ def test_every_default_org_has_a_service_account_and_the_others_are_persons() ->
     assert all(not u.name.startswith("connections-bot@") for u in persons)
     with pytest.raises(LookupError, match="no service-account user"):
         service_account_of("hub", {})
-
-
-def _one_user(**user: Any) -> dict[str, Any]:
-    user = {"name": "u", "app_keys": ["a"], **user}
-    return {"accounts": [{"name": "x", "orgs": [{"name": "o", "api_keys": ["k"], "users": [user]}]}]}
 
 
 def test_seed_service_account_defaults_to_a_person_and_must_be_a_boolean() -> None:
