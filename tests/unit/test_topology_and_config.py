@@ -35,11 +35,26 @@ def test_adding_an_org_keeps_every_existing_edge() -> None:
         (["a", "b"], "hub-and-spoke", None, "needs hub"),
         (["a", "b"], "hub-and-spoke", "c", "not one of"),
         (["a", "a"], "mesh", None, "repeated"),
+        (["a", "b"], "mesh", "a", "no meaning in mode 'mesh'"),
     ],
 )
 def test_topology_errors(aliases: list[str], mode: str, hub: str | None, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         topology_edges(aliases, mode, hub)
+
+
+def test_two_aliases_of_one_org_are_refused() -> None:
+    from datadog_org_connections.topology import OrgTopology
+
+    uuid = "a1b10001-7f97-11f0-8de1-1ecf66f1aa85"
+    with pytest.raises(ValueError, match="maps 'a' and 'b' to the same org"):
+        OrgTopology("t", orgs={"a": uuid, "b": uuid.upper(), "c": "x"}, mode="mesh", connection_types=["logs"])
+
+
+def test_an_unknown_alias_suggests_the_closest_declared_one() -> None:
+    config = StackConfig({"orgConnections:orgs": '{"spoke-eu": {"apiKey": "k", "appKey": "a"}}'}, env={})
+    with pytest.raises(ConfigurationError, match="did you mean 'spoke-eu'"):
+        config.credentials("spoke-ue")
 
 
 def test_stack_config_prefers_config_then_env() -> None:
