@@ -25,6 +25,7 @@ Keys are only ever held in memory here: never in the provider object that goes i
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Mapping
@@ -151,6 +152,16 @@ class StackConfig:
         """Whether `alias` is declared under `orgConnections:orgs`."""
         return alias in self._aliases
 
+    def unknown_alias_text(self, alias: str) -> str:
+        """Why `alias` cannot be used: not declared; the closest declared alias, and how to declare it."""
+        close = difflib.get_close_matches(alias, self.aliases, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        known = ", ".join(self.aliases) or "none"
+        return (
+            f"source_org {alias!r} is not declared in stack config {ORGS_KEY} (declared: {known}); {hint}"
+            f"to declare it: pulumi config set --secret --path '{ORGS_KEY}.{alias}.apiKey' <key> (and .appKey)"
+        )
+
     def credentials(self, alias: str | None = None) -> Credentials:
         """Credentials for `alias` (None: the stack's own org), or a ConfigurationError naming the fix."""
         if self._error is not None:
@@ -160,12 +171,7 @@ class StackConfig:
             where = "datadog:apiKey, datadog:appKey, datadog:apiUrl or datadog:site"
         else:
             if alias not in self._aliases:
-                known = ", ".join(self.aliases) or "none"
-                raise ConfigurationError(
-                    f"source_org {alias!r} is not declared in stack config {ORGS_KEY} (declared: {known}); "
-                    f"add it with pulumi config set --secret --path '{ORGS_KEY}.{alias}.apiKey' <key> "
-                    f"(and .appKey)"
-                )
+                raise ConfigurationError(self.unknown_alias_text(alias))
             org = self._aliases[alias]
             # An alias without its own URL or site shares the stack's (the same account, one site).
             org = OrgSettings(
