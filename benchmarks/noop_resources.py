@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from datadog_org_connections.schema import OUTPUTS, OWNER_INPUT
+from datadog_org_connections.schema import OUTPUTS, OWNER_INPUT, SECRETS_INPUT
 from datadog_org_connections.sdk_pickler import sdk_pickler_restored
 from datadog_org_connections.topology import topology_edges
 from noop_provider import NoopProvider
@@ -41,6 +41,7 @@ class NoopConnection(Resource, module="bench", name="NoopConnection"):
             "adopt_id": adopt_id,
             "validate_sink": None,
             OWNER_INPUT: f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}",  # as OrgConnection
+            SECRETS_INPUT: [],  # as OrgConnection records for inputs passed in clear
         }
         props.update(dict.fromkeys(OUTPUTS))
         with sdk_pickler_restored():

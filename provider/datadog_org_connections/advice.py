@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import (
@@ -36,13 +36,16 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_OK",
     "EXIT_USAGE",
+    "RECORDED_CONFIG",
     "STATE_KEYS_FIXES",
     "Advice",
+    "Fixes",
     "OrgConnectionError",
     "advice_for",
     "explain",
     "fix_for",
     "hide_traceback_of_report",
+    "mask",
     "org_label",
     "restore_traceback_limit",
 ]
@@ -73,10 +76,11 @@ ADVICE: Mapping[type[DatadogError], Advice] = {
     ),
     ConflictError: Advice(
         "if you renamed this resource, declare the old name so Pulumi moves it instead of making a new "
-        'one: opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="<old name>")]); if the connection '
-        "was made by hand or by a tool no stack tracks, take it over with adopt_existing=True (or "
-        "adopt_id='<connection id>'), never while another stack manages it; `dd-org-connections "
-        "reconcile` shows which stack holds which connection"
+        'one: opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="<old name>")]) (for an edge of an '
+        "OrgTopology you renamed, put the alias on the OrgTopology: its edges follow); if the connection "
+        "was made by hand or by a tool no stack tracks, take it over with adopt_id='{existing_id}' (or "
+        "adopt_existing=True), never while another stack manages it; `dd-org-connections reconcile` shows "
+        "which stack holds which connection"
     ),
     NotFoundError: Advice(
         "check that sink_org_id is the UUID of an org in the same Datadog account and on the same site "
@@ -110,9 +114,18 @@ def advice_for(exc: DatadogError) -> Advice:
     return next((ADVICE[cls] for cls in type(exc).__mro__ if cls in ADVICE), _DEFAULT)
 
 
+#: What `pulumi refresh` and `pulumi destroy` need to be told: they configure the provider from the
+#: stack config the last `pulumi up` recorded in the state, not from the current stack config.
+RECORDED_CONFIG = (
+    "`pulumi refresh` and `pulumi destroy` use the stack config recorded in the state by the last "
+    "`pulumi up` (even a failed one), not the current one: after fixing the config, run `pulumi up`, or add "
+    "--run-program (`pulumi refresh --run-program`, `pulumi destroy --run-program`) so they read it"
+)
+
 #: `pulumi refresh` and `pulumi destroy` configure the provider from the stack config recorded in
 #: the state by the last `pulumi up`, not from the current stack config.
 STATE_KEYS_FIXES: Fixes = {
+    ConfigurationError: ("declare the org's keys named above in the stack config; " + RECORDED_CONFIG),
     ForbiddenError: (
         "`pulumi refresh` and `pulumi destroy` use the keys recorded in the state by the last `pulumi up`, "
         "not the current stack config: if you changed datadog:apiKey/appKey (or orgConnections:orgs) since, "
@@ -165,12 +178,24 @@ def restore_traceback_limit() -> None:
             sys.tracebacklimit = previous  # type: ignore[assignment]
 
 
-def fix_for(exc: DatadogError, overrides: Fixes | None = None) -> str:
-    """The fix for ``exc``: an override for the caller's situation first, else :data:`ADVICE`."""
-    for cls in type(exc).__mro__:
-        if overrides and cls in overrides:
-            return overrides[cls]
-    return advice_for(exc).fix
+#: What a fix names when the caller knows nothing more specific.
+DEFAULT_FACTS: Mapping[str, str] = {"existing_id": "<connection id>"}
+
+
+def fix_for(exc: DatadogError, overrides: Fixes | None = None, facts: Mapping[str, str] | None = None) -> str:
+    """The fix for ``exc``: an override for the caller's situation first, else :data:`ADVICE`; the
+    placeholders a fix names (``{existing_id}``) are filled from ``facts``."""
+    fix = next((overrides[cls] for cls in type(exc).__mro__ if overrides and cls in overrides), None)
+    fix = fix if fix is not None else advice_for(exc).fix
+    return fix.format_map({**DEFAULT_FACTS, **(facts or {})})
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value replaced by ``[secret]``."""
+    for value in secrets:
+        if value:
+            text = text.replace(value, "[secret]")
+    return text
 
 
 def org_label(alias: str | None) -> str:
@@ -184,10 +209,12 @@ def explain(
     alias: str | None,
     sink: str | None,
     overrides: Fixes | None = None,
+    facts: Mapping[str, str] | None = None,
 ) -> OrgConnectionError:
     """One line: what failed, for which orgs, why (the API's text), and what to do."""
     where = f"{org_label(alias)} -> sink org {sink}" if sink else org_label(alias)
     why = str(exc)
     if exc.operation and why.startswith(f"{exc.operation}: "):
         why = why[len(exc.operation) + 2 :]  # `action` already says what was attempted
-    return OrgConnectionError(f"{action} failed for {where}: {why}. To fix: {fix_for(exc, overrides)}.")
+    fix = fix_for(exc, overrides, facts)
+    return OrgConnectionError(f"{action} failed for {where}: {why}. To fix: {fix}.")

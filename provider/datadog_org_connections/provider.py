@@ -3,12 +3,23 @@
 The engine starts one provider process per deployment (`python -m pulumi.dynamic`), unpickles the
 provider object from the resources' state once, and calls `configure()` with the stack
 configuration. The pickled object holds nothing: keys, HTTP clients and what the provider learns
-during the deployment live in a `_Deployment` made by `configure()`, in this process's memory only.
+during the deployment live in a `Deployment` (deployment.py), in this process's memory only.
 
-Requests per operation: create 1 (POST), update 1 (PATCH), delete 1 (DELETE), preview of an
-unchanged resource 0; a refresh lists each source org's connections once (ceil(N/1000) requests
-for N connections), whatever the number of resources; a preview that creates or moves a connection
-checks the sink against the account's orgs once per org and process (1 GET).
+Requests per operation: create 1 (POST), update 1 (PATCH), delete 1 (DELETE); who each org's keys
+are, once per org and process (identity.py: the preview of an unchanged stack sends that and nothing
+else); a refresh lists each source org's connections once (ceil(N/1000) requests for N connections),
+whatever the number of resources; a preview that creates or moves a connection checks the sink
+against the account's orgs once per org and process (1 GET).
+
+Identity before action (nothing is adopted, updated, deleted or dropped from the state on a guess):
+- the keys' org must be the one the connection comes from (diff: else the preview fails naming
+  both orgs) or one of its two orgs (read, update, delete: else the command fails and the state
+  keeps the connection); where the keys' org cannot be learnt, the checks fail open;
+- a connection missing from a listing, or a DELETE/PATCH answered 404, is "gone" only when the keys
+  are proven to be a party of it (and, for 404s, a listing with those keys confirms it);
+- one (source org, sink org) pair is declared by one resource of a deployment (check), and
+  adoption never takes a connection another resource of the deployment holds;
+- `adopt_id` is for the resource's first create: a replacement creates the new connection.
 
 Data safety:
 - a replacement deletes the old connection before creating the new one (the pair may survive the
@@ -22,10 +33,8 @@ Data safety:
 from __future__ import annotations
 
 import functools
-import threading
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pulumi.dynamic import (
@@ -38,31 +47,37 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.runtime import rpc
 
 from .advice import (
+    RECORDED_CONFIG,
     STATE_KEYS_FIXES,
+    Fixes,
     OrgConnectionError,
     explain,
     hide_traceback_of_report,
+    mask,
     org_label,
     restore_traceback_limit,
 )
 from .client import OrgConnectionsClient
-from .errors import (
-    ConfigurationError,
-    ConflictError,
-    DatadogError,
-    NotFoundError,
-    TransportError,
-)
+from .deployment import Deployment
+from .errors import ConfigurationError, ConflictError, DatadogError, NotFoundError, TransportError
+from .identity import KeysIdentity, org_text
 from .journal import Entry, Journal
-from .models import Connection, ManagedOrgs
-from .replacements import Replacements
-from .schema import INPUTS, OWNER_INPUT, UUID_RE, changed_inputs, check_inputs, is_unknown
-from .settings import Credentials
+from .models import Connection
+from .schema import (
+    INPUTS,
+    OWNER_INPUT,
+    SECRETS_INPUT,
+    UUID_RE,
+    changed_inputs,
+    check_inputs,
+    is_unknown,
+    secret_values,
+)
 from .stack_config import KEYS as STACK_CONFIG_KEYS
-from .stack_config import StackConfig
-from .transport import RetryPolicy
+from .stack_config import ORGS_KEY, StackConfig
 
 __all__ = ["OrgConnectionError", "OrgConnectionProvider"]
 
@@ -70,20 +85,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _one_line_errors(method: F) -> F:
-    """Errors leave as one `OrgConnectionError` line; a bug keeps its traceback inside the message."""
+    """Errors leave as one `OrgConnectionError` line, with the values of secret inputs masked (the
+    last argument holds the inputs); a bug keeps its traceback inside the message."""
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         restore_traceback_limit()  # a previous error's report may never have been formatted
+        secrets = secret_values(args[-1]) if args and isinstance(args[-1], Mapping) else []
         try:
             return method(*args, **kwargs)
-        except OrgConnectionError:
+        except OrgConnectionError as exc:
             hide_traceback_of_report()
+            if secrets:
+                raise OrgConnectionError(mask(str(exc), secrets)) from None
             raise
         except Exception as exc:
             error = OrgConnectionError(
-                f"unexpected error in OrgConnection {method.__name__} (a bug: please report it): "
-                f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=50)}"
+                mask(
+                    f"unexpected error in OrgConnection {method.__name__} (a bug: please report it): "
+                    f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=50)}",
+                    secrets,
+                )
             )
             hide_traceback_of_report()
             raise error from None
@@ -91,136 +113,46 @@ def _one_line_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-#: Preview-time lookups fail fast: a broken org listing must not hold `pulumi preview` for minutes.
-PROBE_POLICY = RetryPolicy(max_attempts=2, max_retry_seconds=5.0)
+def _keys_text(alias: str | None) -> str:
+    """The config keys holding an alias's keys."""
+    return "datadog:apiKey/appKey" if alias is None else f"{ORGS_KEY}.{alias}.apiKey/.appKey"
 
 
-class _Listing:
-    """The connections of one source org, listed once (all pages) for the reads of one command."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()  # one fetch in flight: concurrent first reads wait for it
-        self.by_id: dict[str, Connection] | None = None
-
-
-@dataclass(frozen=True)
-class _Org:
-    """One source org of the stack: its client, and the credentials resolved once for it."""
-
-    client: OrgConnectionsClient
-    credentials: Credentials
-
-    def journal(self, owner: object) -> Journal:
-        """This org's journal of creates for the declaring resource (`"project/stack/name"` input)."""
-        creds = self.credentials
-        return Journal(creds.base_url, creds.api_key, owner if isinstance(owner, str) and owner else None)
-
-
-class _Deployment:
-    """What this provider process holds for one deployment: config, one client per org, what it learnt."""
-
-    def __init__(self, config: StackConfig) -> None:
-        self.config = config
-        self._lock = threading.Lock()
-        self._orgs: dict[str | None, _Org] = {}
-        self._listings: dict[str | None, ManagedOrgs] = {}
-        self._made: set[str] = set()  # ids created or adopted by this deployment
-        self.replacements = Replacements()
-        # Reads happen in `pulumi refresh` (and `up --refresh`, `OrgConnection.get`), whose provider
-        # process serves that one command: a source org's connections are listed once for all its
-        # reads. Any create, update or delete drops the lists, so that an engine interleaving reads
-        # with mutations in one process would still read what the API holds now.
-        self._connections: dict[tuple[str | None, str], _Listing] = {}
-
-    def org(self, alias: str | None) -> _Org:
-        """The org behind `alias` (None: the stack's own); a ConfigurationError names what is missing."""
-        with self._lock:
-            org = self._orgs.get(alias)
-            if org is None:
-                creds = self.config.credentials(alias)
-                timeout = self.config.timeout_seconds
-                client = OrgConnectionsClient(
-                    creds,
-                    timeout=(min(5.0, timeout), timeout),
-                    max_retry_seconds=self.config.max_retry_seconds,
-                )
-                org = self._orgs[alias] = _Org(client, creds)
-            return org
-
-    def client(self, alias: str | None) -> OrgConnectionsClient:
-        """The client of an org."""
-        return self.org(alias).client
-
-    def orgs(self, alias: str | None) -> ManagedOrgs:
-        """The current org and the orgs it manages (``GET /api/v2/org``), once per deployment and org."""
-        with self._lock:
-            cached = self._listings.get(alias)
-        if cached is not None:
-            return cached
-        listing = self.client(alias).list_managed_orgs(policy=PROBE_POLICY)
-        with self._lock:
-            self._listings[alias] = listing
-        return listing
-
-    def connection(self, alias: str | None, source_org_id: str, conn_id: str) -> Connection | None:
-        """The connection `conn_id` of source org `source_org_id` (as `alias`'s keys list it), or None if gone."""
-        with self._lock:
-            listing = self._connections.setdefault((alias, source_org_id.lower()), _Listing())
-        with listing.lock:
-            if listing.by_id is None:
-                found = self.client(alias).list_connections(source_org_id=source_org_id)
-                listing.by_id = {c.id.lower(): c for c in found}
-            return listing.by_id.get(conn_id.lower())
-
-    def mutated(self) -> None:
-        """A create, update or delete ran: the listed connections may be stale."""
-        with self._lock:
-            self._connections.clear()
-
-    def settled(self, props: Mapping[str, Any], conn_id: str) -> None:
-        """The engine holds `conn_id` (it diffs, reads, updates or deletes it): the journal may forget it."""
-        alias, sink = props.get("source_org"), props.get("sink_org_id")
-        if not isinstance(sink, str) or is_unknown(alias):
-            return
-        try:
-            org = self.org(alias)
-        except DatadogError:
-            return  # no credentials for this org: nothing can have been journaled with them
-        org.journal(props.get(OWNER_INPUT)).settled(sink, conn_id)
-
-    def made(self, conn_id: str) -> None:
-        """Remember that this deployment created or adopted `conn_id`."""
-        with self._lock:
-            self._made.add(conn_id.lower())
-
-    def made_here(self, conn_id: str) -> bool:
-        """Whether this deployment created or adopted `conn_id`."""
-        with self._lock:
-            return conn_id.lower() in self._made
-
-    def close(self) -> None:
-        """Close every HTTP session."""
-        with self._lock:
-            for org in self._orgs.values():
-                org.client.close()
-            self._orgs.clear()
-
-
-def _outputs(conn: Connection, inputs: dict[str, Any], adopted: str | None) -> dict[str, Any]:
-    """The resource outputs: the inputs echoed (diff only sees outputs), then the connection as the API says."""
+def _outputs(
+    conn: Connection, inputs: Mapping[str, Any], adopted: str | None, known: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The resource outputs: the inputs echoed (diff only sees outputs), then the connection as the API
+    says; names the answer lacks (a PATCH answer carries none) are kept from `known` (the old outputs)."""
+    known = known or {}
     outs: dict[str, Any] = {spec.name: inputs.get(spec.name) for spec in INPUTS}
     outs.update(
         source_org_id=conn.source_org_id,
-        source_org_name=conn.source_org_name,
+        source_org_name=conn.source_org_name or known.get("source_org_name") or "",
         sink_org_id=conn.sink_org_id,
-        sink_org_name=conn.sink_org_name,
+        sink_org_name=conn.sink_org_name or known.get("sink_org_name") or "",
         connection_types=sorted(conn.connection_types),
         created_at=conn.created_at,
-        created_by=conn.created_by_name or conn.created_by_id,
+        created_by=conn.created_by_name or known.get("created_by") or conn.created_by_id,
         created_by_id=conn.created_by_id,
         adopted=adopted,
     )
+    return _secret_outputs(outs)
+
+
+def _secret_outputs(outs: dict[str, Any]) -> dict[str, Any]:
+    """Outputs derived from a secret input are stored as secrets too (the sink's name, when the sink is)."""
+    secrets = outs.get(SECRETS_INPUT)
+    if isinstance(secrets, list) and "sink_org_id" in secrets and outs.get("sink_org_name"):
+        outs["sink_org_name"] = rpc.wrap_rpc_secret(outs["sink_org_name"])
     return outs
+
+
+def _refreshed_inputs(conn: Connection, props: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs as the API holds them, for later diffs: what native providers return from Read, so
+    that `ignore_changes` keeps a value refresh saw (without it, `up` restores the declared value)."""
+    inputs = {spec.name: props.get(spec.name) for spec in INPUTS}
+    inputs.update(sink_org_id=conn.sink_org_id.lower(), connection_types=sorted(conn.connection_types))
+    return {name: value for name, value in inputs.items() if value is not None}
 
 
 class OrgConnectionProvider(ResourceProvider):
@@ -228,7 +160,7 @@ class OrgConnectionProvider(ResourceProvider):
 
     # The object is empty (no keys), so the serialized provider need not be a secret.
     serialize_as_secret_always = False
-    _deployment: _Deployment | None = None
+    _deployment: Deployment | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {}  # never pickle what configure() made (keys, sessions)
@@ -237,32 +169,62 @@ class OrgConnectionProvider(ResourceProvider):
         """Take the stack configuration (keys stay in this process's memory only)."""
         if self._deployment is not None:
             self._deployment.close()
-        self._deployment = _Deployment(StackConfig({key: req.config.get(key) for key in STACK_CONFIG_KEYS}))
+        self._deployment = Deployment(StackConfig({key: req.config.get(key) for key in STACK_CONFIG_KEYS}))
 
     @property
-    def deployment(self) -> _Deployment:
+    def deployment(self) -> Deployment:
         """This process's deployment state (a provider used before configure() reads the environment)."""
         if self._deployment is None:
-            self._deployment = _Deployment(StackConfig())
+            self._deployment = Deployment(StackConfig())
         return self._deployment
+
+    def _identity(self, alias: str | None) -> KeysIdentity | None:
+        """Who `alias`'s keys are; None when the alias has no usable keys (the step needing them says so)."""
+        try:
+            return self.deployment.identity(alias)
+        except ConfigurationError:
+            return None
 
     # --- check / diff -------------------------------------------------------------------------
 
     @_one_line_errors
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate inputs at preview time; check the sink against the account when it is new."""
+        """Validate inputs at preview time: one resource per pair; the sink against the account when new."""
         config = self.deployment.config
         inputs, failures = check_inputs(news, config)
         if failures:
             return CheckResult(inputs, failures)
         sink, alias = inputs.get("sink_org_id"), inputs.get("source_org")
+        if not isinstance(sink, str) or is_unknown(sink) or is_unknown(alias):
+            return CheckResult(inputs, failures)
+        twice = self._declared_twice(inputs, alias, sink)
+        if twice is not None:
+            failures.append(twice)
         wanted = inputs.get("validate_sink", True) is not False and config.validate_sink
-        new_sink = sink != (_olds or {}).get("sink_org_id")
-        if wanted and new_sink and isinstance(sink, str) and not is_unknown(sink) and not is_unknown(alias):
+        if wanted and sink != (_olds or {}).get("sink_org_id"):
             failure = self._check_sink_in_account(sink, alias)
             if failure is not None:
                 failures.append(failure)
-        return CheckResult(inputs, failures)
+        secrets = secret_values(inputs)
+        return CheckResult(inputs, [CheckFailure(f.property, mask(f.reason, secrets)) for f in failures])
+
+    def _declared_twice(self, inputs: dict[str, Any], alias: str | None, sink: str) -> CheckFailure | None:
+        """Datadog allows one connection per (source org, sink org): refuse a second resource declaring
+        the pair in this deployment (through another alias of the same org, or a repeated declaration)."""
+        owner = inputs.get(OWNER_INPUT)
+        identity = self._identity(alias)
+        if not isinstance(owner, str) or not owner or identity is None:
+            return None
+        other = self.deployment.declare((identity.pair_key(), sink), owner)
+        if other is None:
+            return None
+        source = identity.text if identity.known else f"{org_label(alias)} (the same API key)"
+        return CheckFailure(
+            "sink_org_id",
+            f"{_resource_name(owner)} and {_resource_name(other)} both declare the connection from {source} "
+            f"to sink org {sink}, and Datadog allows one connection per pair: remove one of the two "
+            "declarations (two aliases of one org name the same source org)",
+        )
 
     def _check_sink_in_account(self, sink: str, alias: str | None) -> CheckFailure | None:
         """Refuse a sink only when the org listing proves it wrong; otherwise let create answer.
@@ -296,26 +258,69 @@ class OrgConnectionProvider(ResourceProvider):
 
     @_one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Replace (deleting first) when the orgs change; update in place when only the types change."""
-        self.deployment.settled({**olds, OWNER_INPUT: news.get(OWNER_INPUT)}, _id)
+        """Replace (deleting first) when the orgs change; update in place when only the types change.
+
+        Fails when the keys now belong to another org than the one the connection comes from."""
+        owner = news.get(OWNER_INPUT)
+        self.deployment.held(_id, owner)
         changed = changed_inputs(olds, news)
         replaces = [spec.name for spec in changed if spec.effect == "replace"]
-        if replaces == ["source_org"] and self._same_org(olds, news.get("source_org")):
-            replaces = []  # another alias of the same org: the connection stays, the state records it
+        alias = news.get("source_org")
+        if not is_unknown(alias):
+            identity = self._identity(alias)
+            same_org = identity.is_org(olds.get("source_org_id")) if identity is not None else None
+            if "source_org" not in replaces and same_org is False and identity is not None:
+                raise self._keys_moved(_id, olds, alias, identity)
+            if replaces == ["source_org"] and same_org:
+                replaces = []  # another alias of the same org: the connection stays, the state records it
+        if replaces:
+            self.deployment.replacing(owner, _id)
+            self._check_adopt_id_for_replacement(_id, news)
         self.deployment.replacements.diffed(_id, replaced=bool(replaces))
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))
 
-    def _same_org(self, olds: dict[str, Any], alias: Any) -> bool:
-        """Whether `alias` names the org the connection comes from (False when that cannot be told)."""
-        source = olds.get("source_org_id")
-        if is_unknown(alias) or not isinstance(source, str) or not source:
-            return False
-        try:
-            return self.deployment.orgs(alias).current_id.lower() == source.lower()
-        except DatadogError:
-            return False  # keys that may not list orgs: replace, the safe answer
+    @staticmethod
+    def _keys_moved(
+        conn_id: str, olds: Mapping[str, Any], alias: str | None, identity: KeysIdentity
+    ) -> OrgConnectionError:
+        source = org_text(olds.get("source_org_id"), olds.get("source_org_name") or "")
+        sink = org_text(olds.get("sink_org_id"), olds.get("sink_org_name") or "")
+        move = (
+            f"declare {identity.text}'s keys under a new alias in {ORGS_KEY} and set source_org to it"
+            if alias is not None
+            else f"declare {identity.text}'s keys under an alias in {ORGS_KEY} and set source_org to it, "
+            "keeping datadog:apiKey/appKey for the old org until that `pulumi up` has run"
+        )
+        return OrgConnectionError(
+            f"the keys of {org_label(alias)} ({_keys_text(alias)}) now belong to {identity.text}, but connection "
+            f"{conn_id} joins {source} -> {sink}: acting with these keys would leave it orphaned and make a "
+            f"connection from the wrong org. To fix: put the keys of {source} back in {_keys_text(alias)}; "
+            f"to move the connection to {identity.text} instead, {move} (the replacement deletes the old "
+            "connection with the old org's keys)."
+        )
 
-    # --- create / read / update / delete ------------------------------------------------------
+    def _check_adopt_id_for_replacement(self, conn_id: str, news: dict[str, Any]) -> None:
+        """`adopt_id` is for a resource's first create. Left in place through a replacement it names the
+        connection being replaced: the new connection is created. Changed to another connection, it must
+        join the new pair, or the preview fails before anything is deleted."""
+        adopt_id, sink, alias = news.get("adopt_id"), news.get("sink_org_id"), news.get("source_org")
+        if not adopt_id or is_unknown(adopt_id) or adopt_id.lower() == conn_id.lower():
+            return
+        if not isinstance(sink, str) or is_unknown(sink) or is_unknown(alias):
+            return
+        try:
+            found = self.deployment.client(alias).find_connection(adopt_id, sink_org_id=sink)
+        except DatadogError as exc:
+            raise explain(exc, f"check adopt_id {adopt_id}", alias, sink) from None
+        if found is None:
+            raise OrgConnectionError(
+                f"adopt_id {adopt_id} is not a connection from {org_label(alias)} to sink org {sink}, so this "
+                "replacement could not take it over. adopt_id is read only at a resource's first create. To fix: "
+                "remove adopt_id (the replacement creates the new connection), or set it to the id of the "
+                f"connection to {sink} to adopt (`dd-org-connections list`)."
+            )
+
+    # --- create ---------------------------------------------------------------------------------
 
     @_one_line_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -323,13 +328,17 @@ class OrgConnectionProvider(ResourceProvider):
         alias: str | None = props.get("source_org")
         sink: str = props["sink_org_id"]
         types: list[str] = sorted(props["connection_types"])
+        owner = props.get(OWNER_INPUT)
+        adopt_id = props.get("adopt_id")
+        if adopt_id and adopt_id.lower() == self.deployment.replaced_by(owner):
+            adopt_id = None  # it names the connection this replacement deleted: create the new one
         action, adopted = "create org connection", None
         self.deployment.mutated()
         try:
             client = self.deployment.client(alias)
-            if props.get("adopt_id"):
-                action, adopted = f"adopt org connection {props['adopt_id']}", "id"
-                conn = self._adopt_by_id(client, props["adopt_id"], sink, alias)
+            if adopt_id:
+                action, adopted = f"adopt org connection {adopt_id}", "id"
+                conn = self._adopt_by_id(client, adopt_id, sink, alias, owner)
             else:
                 conn, adopted = self._create_or_adopt(props, sink, types)
             if sorted(conn.connection_types) != types:
@@ -349,9 +358,11 @@ class OrgConnectionProvider(ResourceProvider):
         took a connection made elsewhere), "earlier-create" (an earlier create of this very resource,
         on this machine, made it and the engine was not known to hold it: a killed `pulumi up`).
         """
-        org = self.deployment.org(props.get("source_org"))
+        alias = props.get("source_org")
+        org = self.deployment.org(alias)
         journal = org.journal(props.get(OWNER_INPUT))
-        previous = journal.begin(sink)
+        config = self.deployment.config
+        previous = journal.begin(sink, budget=config.max_retry_seconds + config.timeout_seconds)
         for attempt in (1, 2):
             try:
                 conn = org.client.create_connection(sink, types)
@@ -361,9 +372,7 @@ class OrgConnectionProvider(ResourceProvider):
                 found = next(iter(org.client.list_connections(sink_org_id=sink)), None)
                 if attempt == 1 and (found is None or self.deployment.replacements.freed(found.id)):
                     continue  # the holder is gone since (another resource's replacement deleted it)
-                return self._on_conflict(
-                    org.client, journal, sink, previous, bool(props.get("adopt_existing")), conflict, found
-                )
+                return self._on_conflict(org.client, journal, previous, props, conflict, found)
             except DatadogError as exc:
                 if not exc.maybe_applied:
                     journal.refused(sink)  # refused, or never sent: nothing was made
@@ -375,46 +384,69 @@ class OrgConnectionProvider(ResourceProvider):
         self,
         client: OrgConnectionsClient,
         journal: Journal,
-        sink: str,
         previous: Entry | None,
-        adopt_existing: bool,
+        props: dict[str, Any],
         conflict: ConflictError,
         found: Connection | None,
     ) -> tuple[Connection, str | None]:
         """The pair has a connection (`found`, None if gone since): adopt it if asked to, or if the
-        journal proves it ours; else re-raise."""
+        journal proves it ours; else re-raise, naming it."""
+        sink, owner = props["sink_org_id"], props.get(OWNER_INPUT)
         if found is None:
             journal.refused(sink)
             raise conflict  # the connection went away since: the next run creates it
+        holder = self.deployment.holder(found.id, owner)
+        held_here = holder is not None or self.deployment.made_here(found.id)
         ours = (
             previous is not None
-            and not self.deployment.made_here(found.id)  # held by another resource of this deployment
+            and not held_here
             and previous.claims(found.id, found.created_at, self._server_time(client, previous))
+            and self._created_by_these_keys(props.get("source_org"), found) is not False
         )
         if ours:
             journal.answered(sink, found.id)
             return found, "earlier-create"
         journal.refused(sink)
-        if adopt_existing:
+        if held_here:
+            fix: Fixes = {ConflictError: _held_elsewhere(found, holder)}
+            raise explain(conflict, "create org connection", props.get("source_org"), sink, fix) from None
+        if props.get("adopt_existing"):
             return found, "existing"
-        raise conflict
+        alias = props.get("source_org")
+        raise explain(conflict, "create org connection", alias, sink, facts={"existing_id": found.id}) from None
+
+    def _created_by_these_keys(self, alias: str | None, found: Connection) -> bool | None:
+        """Whether the user behind the keys created `found` (None: cannot tell)."""
+        identity = self._identity(alias)
+        user = identity.user if identity is not None else None
+        if user is None or not user.user_id or not found.created_by_id:
+            return None
+        return user.user_id.lower() == found.created_by_id.lower()
 
     @staticmethod
     def _server_time(client: OrgConnectionsClient, entry: Entry) -> float | None:
         """When the pending attempt started, in the server's clock (from the answers' Date headers)."""
         return None if entry.pending is None else client.server_time(entry.pending)
 
-    @staticmethod
-    def _adopt_by_id(client: OrgConnectionsClient, conn_id: str, sink: str, alias: str | None) -> Connection:
+    def _adopt_by_id(
+        self, client: OrgConnectionsClient, conn_id: str, sink: str, alias: str | None, owner: object
+    ) -> Connection:
+        """The connection `conn_id`, proven to join this org to `sink` and held by no other resource."""
         conn = client.find_connection(conn_id, sink_org_id=sink)
         if conn is not None and conn.sink_org_id.lower() == sink:
+            holder = self.deployment.holder(conn.id, owner)
+            if holder is not None or self.deployment.made_here(conn.id):
+                raise OrgConnectionError(
+                    f"adopt org connection {conn_id} failed for {org_label(alias)} -> sink org {sink}: "
+                    f"{_held_elsewhere(conn, holder)}."
+                )
             return conn
         other = client.find_connection(conn_id)
         where = f"adopt org connection {conn_id} failed for {org_label(alias)} -> sink org {sink}"
         if other is None:
             raise OrgConnectionError(
-                f"{where}: no such connection is visible to {org_label(alias)}. "
-                "To fix: check adopt_id with `dd-org-connections list`."
+                f"{where}: no such connection is visible to {org_label(alias)}. To fix: check adopt_id with "
+                "`dd-org-connections list`; if the connection was deleted (or replaced), remove adopt_id."
             )
         raise OrgConnectionError(
             f"{where}: that connection joins {other.source_org_name} ({other.source_org_id}) -> "
@@ -422,13 +454,16 @@ class OrgConnectionProvider(ResourceProvider):
             "orgs it joins, or adopt another connection."
         )
 
+    # --- read / update / delete -----------------------------------------------------------------
+
     @_one_line_errors
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: find the connection by id in its source org's connections (listed once per command).
 
-        A connection gone out of band leaves the state. `OrgConnection.get` also reads, with no prior
-        outputs (no `source_org_id`): then the list is paged, unfiltered, and an id that is not found is
-        an error naming it, since the engine would otherwise keep the requested id with empty outputs.
+        A connection gone out of band leaves the state, once the keys are proven to be of one of its
+        orgs. `OrgConnection.get` also reads, with no prior outputs (no `source_org_id`): then the list
+        is paged, unfiltered, and an id that is not found is an error naming it, since the engine would
+        otherwise keep the requested id with empty outputs.
         """
         alias, source = props.get("source_org"), props.get("source_org_id")
         if not source and not UUID_RE.match(id_):
@@ -445,10 +480,12 @@ class OrgConnectionProvider(ResourceProvider):
             raise explain(
                 exc, f"read org connection {id_}", alias, props.get("sink_org_id"), STATE_KEYS_FIXES
             ) from None
-        self.deployment.settled(props, id_)
+        self.deployment.held(id_, props.get(OWNER_INPUT))
         if conn is not None:
-            return ReadResult(conn.id, _outputs(conn, props, props.get("adopted")))
+            outs = _outputs(conn, props, props.get("adopted"), props)
+            return ReadResult(conn.id, outs, _refreshed_inputs(conn, props) if source else None)
         if source:
+            self._require_party(id_, props, "refresh")
             return ReadResult("", {})
         raise OrgConnectionError(
             f"read org connection {id_} failed for {org_label(alias)}: no connection with this id is visible to "
@@ -456,22 +493,57 @@ class OrgConnectionProvider(ResourceProvider):
             "source_org=<alias> for a connection of another org."
         )
 
+    def _require_party(self, conn_id: str, props: Mapping[str, Any], command: str) -> bool | None:
+        """Before taking "not found" for "gone": the keys must be of one of the connection's orgs.
+
+        Raises when they are proven not to be (nothing is dropped or reported deleted); returns whether
+        they are proven to be (None: the keys' org could not be learnt, and the caller fails open)."""
+        alias = props.get("source_org")
+        identity = self._identity(alias)
+        if identity is None or not identity.known:
+            return None
+        source, sink = props.get("source_org_id"), props.get("sink_org_id")
+        if identity.is_party(source, sink) is not False:
+            return True
+        raise OrgConnectionError(
+            f"{command} cannot tell whether connection {conn_id} still exists: the keys of {org_label(alias)} "
+            f"({_keys_text(alias)}) now belong to {identity.text}, and this connection joins "
+            f"{org_text(source, props.get('source_org_name') or '')} -> "
+            f"{org_text(sink, props.get('sink_org_name') or '')}. Nothing was changed. To fix: use the keys of "
+            f"one of these orgs; {RECORDED_CONFIG}."
+        )
+
+    def _confirm_gone(self, conn_id: str, props: Mapping[str, Any], command: str) -> None:
+        """After a 404: gone only if the keys are of a party and their listing of the pair confirms it."""
+        if not self._require_party(conn_id, props, command):
+            return  # the keys' org is unknown: fail open, as the 404 says
+        alias = props.get("source_org")
+        source, sink = props.get("source_org_id"), props.get("sink_org_id")
+        still = self.deployment.client(alias).find_connection(conn_id, source_org_id=source, sink_org_id=sink)
+        if still is not None:
+            raise OrgConnectionError(
+                f"{command} of org connection {conn_id} was answered 404, yet {org_label(alias)} still lists it "
+                "(the API may be catching up). Nothing was changed. To fix: run the command again."
+            )
+
     @_one_line_errors
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """One PATCH of connection_types (none when only state-only inputs or the alias changed)."""
         alias = news.get("source_org")
-        self.deployment.settled({**olds, OWNER_INPUT: news.get(OWNER_INPUT)}, id_)
+        self.deployment.held(id_, news.get(OWNER_INPUT))
         types = sorted(news["connection_types"])
         if types == sorted(olds.get("connection_types") or []):
             outs = dict(olds)
             outs.update(
                 {spec.name: news.get(spec.name) for spec in INPUTS if spec.name != "connection_types"}
             )
-            return UpdateResult(outs)
+            return UpdateResult(_secret_outputs(outs))
         self.deployment.mutated()
         try:
             conn = self.deployment.client(alias).update_connection(id_, types)
         except NotFoundError:
+            where = {**olds, "source_org": alias}
+            self._confirm_gone(id_, where, "update")
             raise OrgConnectionError(
                 f"update org connection {id_} failed for {org_label(alias)} -> sink org "
                 f"{news.get('sink_org_id')}: the connection was deleted outside Pulumi. To fix: run "
@@ -479,20 +551,21 @@ class OrgConnectionProvider(ResourceProvider):
             ) from None
         except DatadogError as exc:
             raise explain(exc, f"update org connection {id_}", alias, news.get("sink_org_id")) from None
-        return UpdateResult(_outputs(conn, news, olds.get("adopted")))
+        return UpdateResult(_outputs(conn, news, olds.get("adopted"), olds))
 
     @_one_line_errors
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """One DELETE; a connection already gone counts as deleted; one made by this deployment is kept."""
+        """One DELETE; a connection proven gone counts as deleted; one made by this deployment is kept."""
         if self.deployment.made_here(id_):
             self.deployment.replacements.delete_ended(id_, deleted=False)
             return  # handed over to the resource that created or adopted it in this deployment
         alias = props.get("source_org")
-        self.deployment.settled(props, id_)
+        self.deployment.held(id_, props.get(OWNER_INPUT))
         self.deployment.mutated()
         deleted = False
         try:
-            self.deployment.client(alias).delete_connection(id_, missing_ok=True)
+            if not self.deployment.client(alias).delete_connection(id_, missing_ok=True):
+                self._confirm_gone(id_, props, "delete")  # 404: gone, once proven
             deleted = True
         except DatadogError as exc:
             raise explain(
@@ -500,3 +573,18 @@ class OrgConnectionProvider(ResourceProvider):
             ) from None
         finally:
             self.deployment.replacements.delete_ended(id_, deleted)
+
+
+def _resource_name(owner: str) -> str:
+    """A resource as messages name it: `OrgConnection 'name'` (from `project/stack/name`)."""
+    return f"OrgConnection {owner.split('/', 2)[-1]!r}"
+
+
+def _held_elsewhere(conn: Connection, holder: str | None) -> str:
+    """Why a connection held by another resource of the deployment is not taken, and the fix."""
+    who = _resource_name(holder) if holder else "another resource of this deployment"
+    return (
+        f"connection {conn.id} ({conn.source_org_name or conn.source_org_id} -> "
+        f"{conn.sink_org_name or conn.sink_org_id}) is held by {who}, and two resources cannot hold one "
+        "connection: remove one of the two declarations of the pair"
+    )

@@ -14,7 +14,9 @@ switching from the bridged resource is an import change (docs/migrating-from-pul
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict, overload
@@ -23,8 +25,9 @@ import pulumi
 from pulumi.dynamic import Resource
 from pulumi.dynamic.dynamic import serialize_provider
 
+from .journal import settle_held
 from .provider import OrgConnectionProvider
-from .schema import INPUTS, OUTPUTS, OWNER_INPUT
+from .schema import INPUTS, OUTPUTS, OWNER_INPUT, SECRETS_INPUT
 from .sdk_pickler import sdk_pickler_restored
 
 PROVIDER_KEY = "__provider"
@@ -37,6 +40,38 @@ def _serialized_provider() -> str:
     (no keys, no Outputs: never a secret), so every resource carries the same bytes."""
     with sdk_pickler_restored():  # see sdk_pickler.py
         return str(serialize_provider(OrgConnectionProvider()))
+
+
+def _refuse_import(resource_name: str, opts: pulumi.ResourceOptions | None) -> None:
+    """`import_` cannot work for dynamic resources (the engine's import read carries no provider,
+    pulumi/pulumi#16175): say what does, in one line, before the engine fails obscurely."""
+    if opts is not None and getattr(opts, "import_", None):
+        raise TypeError(
+            f"OrgConnection({resource_name!r}): ResourceOptions(import_=...) does not work for this dynamic "
+            f"resource; to take over connection {opts.import_} pass adopt_id={opts.import_!r} instead (it adopts "
+            "at create: no POST), or read it without managing it with OrgConnection.get(name, id)"
+        )
+
+
+def _secret_input_names(props: dict[str, Any]) -> pulumi.Output[list[str]]:
+    """The names of the inputs passed as secret Outputs: the provider host receives every input in clear,
+    so it is told which to mask in messages and which derived outputs to store as secrets."""
+
+    outputs = [(name, value) for name, value in props.items() if isinstance(value, pulumi.Output)]
+
+    async def names() -> list[str]:
+        return [name for name, value in outputs if await value.is_secret()]
+
+    return pulumi.Output.from_input(names())
+
+
+def _settle_journal(conn_id: str | None) -> None:
+    """The engine handed the program this resource's id: it answers a registration only after writing
+    the checkpoint that holds it, so the journal of creates may forget the id (journal.py). Not when
+    checkpoints are skipped (PULUMI_SKIP_CHECKPOINTS): the state is written only at the end then."""
+    if conn_id and os.environ.get("PULUMI_SKIP_CHECKPOINTS", "").lower() not in ("1", "true"):
+        with contextlib.suppress(OSError):
+            settle_held(conn_id)
 
 
 # From the one declaration of the inputs and outputs (schema.py).
@@ -222,9 +257,11 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
             inputs, opts = read_inputs, kwargs.pop("opts", None)
         else:
             inputs, opts = _resolve_args(resource_name, args, kwargs)
+            _refuse_import(resource_name, opts)
         props: dict[str, Any] = {name: inputs.get(name) for name in _INPUTS}
         # Which resource declares the connection: the journal of creates is kept per resource.
         props[OWNER_INPUT] = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
+        props[SECRETS_INPUT] = _secret_input_names(props)
         props.update(dict.fromkeys(OUTPUTS))  # outputs, known after create (or read)
         props[PROVIDER_KEY] = _serialized_provider()
         # What `pulumi.dynamic.Resource.__init__` does, minus its frame: the SDK takes the frames above
@@ -233,6 +270,8 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
         pulumi.CustomResource.__init__(
             self, f"pulumi-python:{self._resource_type_name}", resource_name, props, opts
         )
+        if read_inputs is None:
+            self.id.apply(_settle_journal)
 
     @classmethod
     def get(

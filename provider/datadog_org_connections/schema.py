@@ -24,9 +24,19 @@ from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
 from .models import CONNECTION_TYPES
-from .stack_config import ORGS_KEY, StackConfig
+from .stack_config import StackConfig
 
-__all__ = ["INPUTS", "OUTPUTS", "OWNER_INPUT", "Input", "changed_inputs", "check_inputs", "is_unknown"]
+__all__ = [
+    "INPUTS",
+    "OUTPUTS",
+    "OWNER_INPUT",
+    "SECRETS_INPUT",
+    "Input",
+    "changed_inputs",
+    "check_inputs",
+    "is_unknown",
+    "secret_values",
+]
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -80,11 +90,7 @@ def _alias(value: Any, config: StackConfig) -> str:
     if config.error is not None:
         raise Invalid(str(config.error))
     if not config.has_alias(value):
-        known = ", ".join(config.aliases) or "none declared"
-        raise Invalid(
-            f"source_org {value!r} is not declared in stack config {ORGS_KEY} ({known}): "
-            f"pulumi config set --secret --path '{ORGS_KEY}.{value}.apiKey' <key> (and .appKey)"
-        )
+        raise Invalid(config.unknown_alias_text(value))
     return value
 
 
@@ -102,6 +108,15 @@ def _text(name: str) -> Callable[[Any, StackConfig], str]:
         if not isinstance(value, str):
             raise Invalid(f"{name} must be a string, got {value!r}")
         return value
+
+    return check
+
+
+def _names(name: str) -> Callable[[Any, StackConfig], list[str]]:
+    def check(value: Any, _config: StackConfig) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise Invalid(f"{name} must be a list of input names, got {value!r}")
+        return sorted(value)
 
     return check
 
@@ -146,12 +161,20 @@ INPUTS: tuple[Input, ...] = (
     Input("validate_sink", "state", _flag("validate_sink"), canonical=lambda v: v is not False),
     # "<project>/<stack>/<resource name>" of the resource that declares the connection: the journal
     # of creates is kept per resource, so that only the resource whose create was interrupted gets
-    # its connection back (never another stack, nor a renamed or second resource). Never a change.
-    Input("_owner", "state", _text("_owner"), canonical=lambda _v: None, internal=True),
+    # its connection back (never another stack, nor a renamed or second resource), and a pair
+    # declared twice in one deployment names both resources. Never a change; `__` keeps it out of
+    # `pulumi preview --diff` (the CLI hides keys starting with two underscores).
+    Input("__owner", "state", _text("__owner"), canonical=lambda _v: None, internal=True),
+    # The names of the inputs the program passed as secrets (the provider host receives them in
+    # clear): error messages mask their values, and outputs derived from them are stored as secrets.
+    Input("__secrets", "state", _names("__secrets"), canonical=lambda _v: None, internal=True),
 )
 
 #: The internal input naming the declaring resource (set by `OrgConnection`).
-OWNER_INPUT = "_owner"
+OWNER_INPUT = "__owner"
+
+#: The internal input listing the inputs passed as secrets (set by `OrgConnection`).
+SECRETS_INPUT = "__secrets"
 
 #: What the API says of a connection, added to the inputs in the outputs.
 OUTPUTS: tuple[str, ...] = (
@@ -200,3 +223,17 @@ def changed_inputs(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Inp
         if is_unknown(news.get(spec.name))
         or spec.canonical(news.get(spec.name)) != spec.canonical(olds.get(spec.name))
     ]
+
+
+#: Outputs that reveal a secret input (the sink's name reveals the sink).
+DERIVED_SECRETS: Mapping[str, tuple[str, ...]] = {"sink_org_id": ("sink_org_name",)}
+
+
+def secret_values(props: Mapping[str, Any]) -> list[str]:
+    """The values of the inputs `props` names as secrets, and of the outputs derived from them (to mask
+    in messages)."""
+    names = props.get(SECRETS_INPUT)
+    if not isinstance(names, list):
+        return []
+    keys = [k for n in names if isinstance(n, str) for k in (n, *DERIVED_SECRETS.get(n, ()))]
+    return [props[k] for k in keys if isinstance(props.get(k), str) and props[k]]

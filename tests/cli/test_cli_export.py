@@ -102,7 +102,8 @@ def test_export_to_a_file_runs_as_a_pulumi_program(emulator: EmulatorControl, tm
         "sink_org_id": SPOKE_EU.id,
         "connection_types": ["logs"],
         "adopt_id": to_eu["id"],
-        "_owner": "export-test/dev/to-spoke-eu",  # the declaring resource, set by OrgConnection
+        "__owner": "export-test/dev/to-spoke-eu",  # the declaring resource, set by OrgConnection
+        "__secrets": [],  # no input passed as a secret
     }
     assert registered["to-spoke-us"]["inputs"]["adopt_id"] == to_us["id"]
 

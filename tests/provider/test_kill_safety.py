@@ -6,6 +6,7 @@ Through the provider protocol against the emulator (the journal is the provider'
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -13,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
-from datadog_org_connections.journal import Journal
+from datadog_org_connections.journal import Journal, settle_held
 from datadog_org_connections.provider import OrgConnectionError, OrgConnectionProvider
 from support.emulator_control import EmulatorControl
 from support.fake_server import Canned, FakeServer
 from support.provider_host import ProviderError, ProviderHost
-from support.seed import HUB, SPOKE_EU, SPOKE_US
+from support.seed import HUB, SPOKE_EU, SPOKE_EU_ENGINEER, SPOKE_US
 
 NEWS = {"sink_org_id": HUB.id, "connection_types": ["logs"]}
 
@@ -103,14 +105,14 @@ def test_another_stack_on_the_same_machine_does_not_take_over_a_connection(
 ) -> None:
     """The journal is kept per resource: what stack `first` made conflicts for stack `second`, and for
     another name in `first` (a rename, or a second declaration of the pair)."""
-    made_id, _ = host.create({**NEWS, "_owner": "datadog-orgs/first/to-hub"})  # journaled, not settled yet
+    made_id, _ = host.create({**NEWS, "__owner": "datadog-orgs/first/to-hub"})  # journaled, not settled yet
     host.new_deployment()
     for other in ("datadog-orgs/second/to-hub", "datadog-orgs/first/hub-conn"):
         with pytest.raises(ProviderError) as err:
-            host.create({**NEWS, "_owner": other})
+            host.create({**NEWS, "__owner": other})
         assert "already exists" in err.value.args[0]
     # The resource itself, killed before its checkpoint, still gets its connection back.
-    conn_id, outs = host.create({**NEWS, "_owner": "datadog-orgs/first/to-hub"})
+    conn_id, outs = host.create({**NEWS, "__owner": "datadog-orgs/first/to-hub"})
     assert conn_id == made_id and outs["adopted"] == "earlier-create"
 
 
@@ -169,3 +171,67 @@ def test_attempt_times_are_compared_in_the_servers_clock(
             with pytest.raises(OrgConnectionError, match="already exists"):
                 provider.create(NEWS)
     assert SPOKE_US.id not in str(server.requests)
+
+
+# --- an entry never outlives the engine holding its id (issue 19) ---------------------------------
+
+
+def test_a_renamed_stack_holding_the_id_settles_the_entry_of_the_old_name(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    """`pulumi stack rename r1 r1-old`, `up`, then a new stack `r1`: the new stack must not be handed
+    the connection r1-old holds (before: the entry was settled only under the name the engine saw now)."""
+    made_id, outs = host.create({**NEWS, "__owner": "p/r1/us-to-hub"})
+    host.new_deployment()
+    host.diff(made_id, outs, {**NEWS, "__owner": "p/r1-old/us-to-hub"})  # r1-old's up holds it
+    host.new_deployment()
+    with pytest.raises(ProviderError) as err:
+        host.create({**NEWS, "__owner": "p/r1/us-to-hub"})  # the new stack r1
+    assert "already exists" in err.value.args[0] and made_id in err.value.args[0]
+    assert not list(Path(host.journal_dir).glob("*.json"))
+
+
+def test_the_program_settles_an_entry_once_the_engine_answered_its_registration(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    """The engine answers a registration only after the checkpoint holding it: `settle_held` from the
+    program (OrgConnection does it when its id resolves) leaves nothing for another stack to claim."""
+    made_id, _ = host.create({**NEWS, "__owner": "p/r1/us-to-hub"})
+    settle_held(made_id, Path(host.journal_dir))
+    assert not list(Path(host.journal_dir).rglob("*.json"))
+    host.new_deployment()
+    with pytest.raises(ProviderError, match="already exists"):
+        host.create({**NEWS, "__owner": "p/r1/us-to-hub"})
+
+
+def test_a_pending_attempt_claims_nothing_created_after_its_retry_budget(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    journal = _journal(host, emulator.url)
+    journal.begin(HUB.id, budget=10.0)
+    _move_pending(host, journal, -3600)  # the attempt started an hour ago; its POST could retry 10 s
+    emulator.create(SPOKE_EU.id, HUB.id, ["logs"])  # made now: by someone else
+    with pytest.raises(ProviderError, match="already exists"):
+        host.create(NEWS)
+
+
+def test_a_pending_attempt_claims_nothing_another_user_created(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    journal = _journal(host, emulator.url)
+    journal.begin(HUB.id)
+    engineer = SPOKE_EU.as_user(SPOKE_EU_ENGINEER)  # same org, another user made it meanwhile
+    url = f"{emulator.url}/api/v2/org_connections"
+    body = {"data": {"type": "org_connection", "attributes": {"connection_types": ["logs"]},
+            "relationships": {"sink_org": {"data": {"type": "orgs", "id": HUB.id}}}}}  # fmt: skip
+    assert requests.post(url, json=body, headers=engineer.headers(), timeout=10).status_code == 200
+    host.check({}, NEWS)  # the preview learnt who the keys are
+    with pytest.raises(ProviderError, match="already exists"):
+        host.create(NEWS)
+
+
+def _move_pending(host: ProviderHost, journal: Journal, seconds: float) -> None:
+    path = journal._path(HUB.id)
+    data = json.loads(path.read_text())
+    data["pending"] += seconds
+    path.write_text(json.dumps(data))

@@ -152,10 +152,24 @@ class ProviderHost:
 
     def read(self, id_: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Returns (id, outputs); an empty id means the resource is gone."""
+        found, outs, _inputs = self.read_with_inputs(id_, props)
+        return found, outs
+
+    def read_with_inputs(
+        self, id_: str, props: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """Returns (id, outputs, the inputs for later diffs or None when the provider returned none)."""
         resp = self._call("Read", provider_pb2.ReadRequest(id=id_, properties=self.props(props)))
         outs = from_struct(resp.properties)
         outs.pop(PROVIDER_KEY, None)
-        return resp.id, outs
+        inputs = from_struct(resp.inputs) if resp.HasField("inputs") else None
+        if inputs is not None:
+            inputs.pop(PROVIDER_KEY, None)
+        return resp.id, outs, inputs
+
+    def create_raw(self, props: dict[str, Any]) -> Any:
+        """The raw CreateResponse (to see which outputs are stored as secrets)."""
+        return self._call("Create", provider_pb2.CreateRequest(properties=self.props(props)))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
         """Returns the new outputs."""

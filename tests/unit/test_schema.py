@@ -26,7 +26,8 @@ def test_every_input_has_one_effect() -> None:
         "adopt_existing": "state",
         "adopt_id": "state",
         "validate_sink": "state",
-        "_owner": "state",
+        "__owner": "state",
+        "__secrets": "state",
     }
 
 
@@ -92,5 +93,5 @@ def test_diff_compares_canonical_values() -> None:
     assert _changed(olds, {**olds, "adopt_existing": True}) == [("adopt_existing", "state")]
     assert _changed(olds, {**olds, "sink_org_id": Unknown()}) == [("sink_org_id", "replace")]
     assert (
-        _changed({**olds, "_owner": "p/a"}, {**olds, "_owner": "p/b"}) == []
+        _changed({**olds, "__owner": "p/a"}, {**olds, "__owner": "p/b"}) == []
     )  # a renamed stack changes nothing
