@@ -9,7 +9,9 @@ as a POST whose answer the engine never records.
 Here SIGINT and SIGTERM make the gRPC server refuse new calls, let the calls in flight finish, and
 exit: at once when idle (no 5 s wait at the end of a command), after the in-flight calls otherwise.
 The host also exits when the engine that started it is gone (SIGKILL, OOM kill), instead of
-lingering. Everything else is the SDK's own `pulumi.dynamic`, run unchanged.
+lingering. `pulumi import` of a dynamic resource (whose read carries no serialized provider,
+pulumi/pulumi#16175) gets one line saying what to do instead of the SDK's `KeyError: '__provider'`.
+Everything else is the SDK's own `pulumi.dynamic`, run unchanged.
 """
 
 from __future__ import annotations
@@ -56,8 +58,40 @@ def _exit_with_the_engine(poll_seconds: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-the-engine", daemon=True).start()
 
 
+PROVIDER_KEY = "__provider"
+
+IMPORT_TEXT = (
+    "pulumi import cannot import a Python dynamic resource: the engine's import read carries no "
+    "serialized provider (pulumi/pulumi#16175). For an OrgConnection (datadog-org-connections), declare it "
+    "in the program with adopt_id='<connection id>' (taken over at create, no POST), or read it without "
+    "managing it with OrgConnection.get(name, '<connection id>')"
+)
+
+
+def _add_servicer(add: Any) -> Any:
+    """Wrap the servicer's Read: an import read (no serialized provider) gets IMPORT_TEXT."""
+
+    def add_servicer(servicer: Any, server: Any) -> Any:
+        read = servicer.Read
+
+        def Read(request: Any, context: Any) -> Any:
+            if PROVIDER_KEY not in request.properties.fields and PROVIDER_KEY not in request.inputs.fields:
+                context.abort(grpc.StatusCode.UNKNOWN, IMPORT_TEXT)
+            return read(request, context)
+
+        servicer.Read = Read
+        return add(servicer, server)
+
+    return add_servicer
+
+
 def main() -> None:
     """Serve `pulumi.dynamic` with graceful stops."""
+    from pulumi.runtime.proto import provider_pb2_grpc
+
+    provider_pb2_grpc.add_ResourceProviderServicer_to_server = _add_servicer(
+        provider_pb2_grpc.add_ResourceProviderServicer_to_server
+    )
     grpc.server = _remember
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _on_signal)
