@@ -38,6 +38,7 @@ from .users import CurrentUser, parse_current_user
 
 __all__ = [
     "CONNECTION_TYPES",
+    "UUID_RE",
     "Connection",
     "ConnectionPage",
     "CurrentUser",
@@ -51,6 +52,9 @@ __all__ = [
     "parse_json",
     "parse_managed_orgs",
 ]
+
+#: What org and connection ids look like (UUIDs).
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 #: The connection types the API knows, sorted.
 CONNECTION_TYPES: tuple[str, ...] = ("audit", "logs", "metrics")

@@ -65,12 +65,11 @@ from .deployment import Deployment
 from .errors import ConfigurationError, ConflictError, DatadogError, NotFoundError, TransportError
 from .identity import KeysIdentity, org_text
 from .journal import Entry, Journal
-from .models import Connection
+from .models import UUID_RE, Connection
 from .schema import (
     INPUTS,
     OWNER_INPUT,
     SECRETS_INPUT,
-    UUID_RE,
     changed_inputs,
     check_inputs,
     is_unknown,
@@ -356,7 +355,9 @@ class OrgConnectionProvider(ResourceProvider):
 
         Returns the connection and how it was adopted: None (created), "existing" (adopt_existing
         took a connection made elsewhere), "earlier-create" (an earlier create of this very resource,
-        on this machine, made it and the engine was not known to hold it: a killed `pulumi up`).
+        on this machine, made it and the engine was not known to hold it: a killed `pulumi up`),
+        "config" (stack config `orgConnections:adopt` names it for this resource: reconcile's repair
+        on another machine).
         """
         alias = props.get("source_org")
         org = self.deployment.org(alias)
@@ -407,13 +408,23 @@ class OrgConnectionProvider(ResourceProvider):
             journal.answered(sink, found.id)
             return found, "earlier-create"
         journal.refused(sink)
+        if not held_here and self._adoption_configured(owner) == found.id.lower():
+            return found, "config"  # orgConnections:adopt names it for this resource (reconcile's repair)
         if held_here:
             fix: Fixes = {ConflictError: _held_elsewhere(found, holder)}
             raise explain(conflict, "create org connection", props.get("source_org"), sink, fix) from None
         if props.get("adopt_existing"):
             return found, "existing"
         alias = props.get("source_org")
-        raise explain(conflict, "create org connection", alias, sink, facts={"existing_id": found.id}) from None
+        raise explain(
+            conflict, "create org connection", alias, sink, facts={"existing_id": found.id}
+        ) from None
+
+    def _adoption_configured(self, owner: object) -> str | None:
+        """The connection id stack config `orgConnections:adopt` names for the resource `owner`, if any."""
+        if not isinstance(owner, str) or not owner:
+            return None
+        return self.deployment.config.adoption(owner.split("/", 2)[-1])
 
     def _created_by_these_keys(self, alias: str | None, found: Connection) -> bool | None:
         """Whether the user behind the keys created `found` (None: cannot tell)."""

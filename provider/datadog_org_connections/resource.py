@@ -217,7 +217,8 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
     adopted: pulumi.Output[str | None]
     """How this resource took the connection over: None (it created it), "existing" (adopt_existing),
     "id" (adopt_id), "earlier-create" (made by an earlier `pulumi up` of this same resource, on this
-    machine, killed before the engine recorded it)."""
+    machine, killed before the engine recorded it), "config" (named for this resource in stack config
+    `orgConnections:adopt`, as `dd-org-connections reconcile` prints after an interrupted run)."""
     adopt_existing: pulumi.Output[bool | None]
     adopt_id: pulumi.Output[str | None]
     validate_sink: pulumi.Output[bool | None]

@@ -14,7 +14,6 @@ they count as changed and are checked again when known.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,7 +22,7 @@ from pulumi.dynamic import CheckFailure
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
-from .models import CONNECTION_TYPES
+from .models import CONNECTION_TYPES, UUID_RE
 from .stack_config import StackConfig
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "secret_values",
 ]
 
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 Effect = Literal["replace", "update", "state"]
 

@@ -15,6 +15,10 @@ and, for stacks that manage connections of several source orgs, one entry per or
     orgConnections:maxRetrySeconds         how long to keep retrying one operation (default 120; 0: no retry)
     orgConnections:validateSink            false: skip the preview-time check of sink_org_id
 
+    orgConnections:adopt                   {"<resource name>": "<connection id>", ...}: connections an
+                                           interrupted `pulumi up` made, taken over when that resource's
+                                           create meets them (`dd-org-connections reconcile` prints it)
+
     orgConnections:orgs  (secret, structured)
         {"spoke-a": {"apiKey": "...", "appKey": "...", "apiUrl": "..."}, ...}
         pulumi config set --secret --path 'orgConnections:orgs.spoke-a.apiKey' <key>
@@ -33,9 +37,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigurationError
+from .models import UUID_RE
 from .settings import Credentials, resolve_credentials
 
 ORGS_KEY = "orgConnections:orgs"
+ADOPT_KEY = "orgConnections:adopt"
 VALIDATE_SINK_KEY = "orgConnections:validateSink"
 TIMEOUT_KEY = "orgConnections:requestTimeoutSeconds"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -49,6 +55,7 @@ KEYS = (
     "datadog:apiUrl",
     "datadog:site",
     ORGS_KEY,
+    ADOPT_KEY,
     VALIDATE_SINK_KEY,
     TIMEOUT_KEY,
     RETRY_KEY,
@@ -118,6 +125,7 @@ class StackConfig:
                 )
         except ConfigurationError as exc:
             self._error = exc
+        self._adopt = self._adoptions(raw.get(ADOPT_KEY))
         self.timeout_seconds = self._seconds(raw, TIMEOUT_KEY, DEFAULT_TIMEOUT_SECONDS, low=0.0)
         self.max_retry_seconds = self._seconds(raw, RETRY_KEY, DEFAULT_RETRY_SECONDS, low=-1.0)
         validate = _text(raw.get(VALIDATE_SINK_KEY))
@@ -137,6 +145,27 @@ class StackConfig:
             f"stack config {key} must be a number of seconds up to 3600, not {text!r}"
         )
         return default
+
+    def _adoptions(self, value: Any) -> dict[str, str]:
+        """`orgConnections:adopt`: resource name -> connection id (a bad entry is a configuration error)."""
+        try:
+            entries = _decode_structured(value, ADOPT_KEY)
+        except ConfigurationError as exc:
+            self._error = self._error or exc
+            return {}
+        found: dict[str, str] = {}
+        for name, conn_id in entries.items():
+            if not isinstance(conn_id, str) or not UUID_RE.match(conn_id):
+                self._error = self._error or ConfigurationError(
+                    f"stack config {ADOPT_KEY}.{name} must be a connection id (a UUID), not {conn_id!r}"
+                )
+                continue
+            found[str(name)] = conn_id.lower()
+        return found
+
+    def adoption(self, resource_name: str) -> str | None:
+        """The connection id `orgConnections:adopt` names for the resource `resource_name`, if any."""
+        return self._adopt.get(resource_name)
 
     @property
     def aliases(self) -> list[str]:

@@ -235,3 +235,30 @@ def _move_pending(host: ProviderHost, journal: Journal, seconds: float) -> None:
     data = json.loads(path.read_text())
     data["pending"] += seconds
     path.write_text(json.dumps(data))
+
+
+# --- on another runner: the repair reconcile prints (stack config orgConnections:adopt) ----------
+
+
+def test_a_connection_named_in_orgconnections_adopt_is_taken_over_on_409(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    """A fresh CI runner has no journal: the stack config names the connection its killed run made."""
+    made = emulator.create(SPOKE_EU.id, HUB.id, ["logs"])
+    other = emulator.create(SPOKE_EU.id, SPOKE_US.id, ["logs"])
+    config = {**SPOKE_EU.config(emulator.url)}
+    config["orgConnections:adopt"] = json.dumps({"eu-to-hub": made["id"], "eu-to-us": other["id"].upper()})
+    host.configure(config)
+    emulator.clear_requests()
+    conn_id, outs = host.create({**NEWS, "__owner": "p/dev/eu-to-hub"})
+    assert conn_id == made["id"] and outs["adopted"] == "config"
+    assert [(r["method"], r["status"]) for r in emulator.mutating_requests()] == [("POST", 409)]
+    # Another resource of the pair is not the one named: the usual 409.
+    with pytest.raises(ProviderError, match="already exists"):
+        host.create({**NEWS, "sink_org_id": SPOKE_US.id, "__owner": "p/dev/someone-else"})
+
+
+def test_a_bad_orgconnections_adopt_entry_names_the_key(host: ProviderHost, emulator: EmulatorControl) -> None:
+    host.configure({**SPOKE_EU.config(emulator.url), "orgConnections:adopt": json.dumps({"x": "nope"})})
+    with pytest.raises(ProviderError, match=r"orgConnections:adopt\.x must be a connection id"):
+        host.create({**NEWS, "__owner": "p/dev/x"})
