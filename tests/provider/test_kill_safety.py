@@ -258,7 +258,9 @@ def test_a_connection_named_in_orgconnections_adopt_is_taken_over_on_409(
         host.create({**NEWS, "sink_org_id": SPOKE_US.id, "__owner": "p/dev/someone-else"})
 
 
-def test_a_bad_orgconnections_adopt_entry_names_the_key(host: ProviderHost, emulator: EmulatorControl) -> None:
+def test_a_bad_orgconnections_adopt_entry_names_the_key(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
     host.configure({**SPOKE_EU.config(emulator.url), "orgConnections:adopt": json.dumps({"x": "nope"})})
     with pytest.raises(ProviderError, match=r"orgConnections:adopt\.x must be a connection id"):
         host.create({**NEWS, "__owner": "p/dev/x"})
