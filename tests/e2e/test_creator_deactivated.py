@@ -3,7 +3,7 @@
 The multi-org sample program (programs/multi-org) under the real `pulumi` CLI, against the emulator:
 spoke-eu's connections are created with the application key of a person (engineer@spoke-eu), who is
 then deactivated. With another valid key (the org admin's, standing in for the service account the
-README recommends) `pulumi refresh` drops exactly the connections that went with the person, and
+docs/configuration.md recommends) `pulumi refresh` drops exactly the connections that went with the person, and
 `pulumi up` recreates them. With the person's own key still in the stack, refresh is refused and
 changes nothing until another key is set.
 """

@@ -29,6 +29,7 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSPHRASE = "demo-passphrase"  # what the committed stack files are encrypted with
+PROGRAM = ROOT / "programs" / "org" / "__main__.py"
 
 
 class Project:
@@ -92,7 +93,8 @@ def test_preview_sends_no_mutation_and_up_creates_exactly_the_declared(
     # The state points at the program's line that declares the connection, not into the package.
     (conn,) = [r for r in project.cli.export("demo-spoke-eu", project.dir)["deployment"]["resources"]
                if r["type"] == "pulumi-python:dynamic/datadog:OrgConnection"]  # fmt: skip
-    assert conn["sourcePosition"].endswith("/programs/org/__main__.py#24"), conn["sourcePosition"]
+    line = next(n for n, text in enumerate(PROGRAM.read_text().splitlines(), 1) if "= OrgConnection(" in text)
+    assert conn["sourcePosition"].endswith(f"/programs/org/__main__.py#{line}"), conn["sourcePosition"]
     assert "datadog_org_connections" not in json.dumps(conn.get("stackTrace", []))
 
     # Preview of the unchanged stack makes no API request at all.

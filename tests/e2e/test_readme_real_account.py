@@ -1,14 +1,11 @@
-"""The README's "Against a real Datadog account" steps, run as written, with the real `pulumi` CLI.
+"""The sample stacks' "Against a real Datadog account" steps (docs/samples.md), run as written with the real CLI.
 
-The test takes the shell block marked `<!-- readme-test: real-account ... -->` in README.md and runs
-it with bash from a copy of the project (Pulumi.yaml, the demo's committed Pulumi.demo-*.yaml,
+The test takes the shell block marked `<!-- readme-test: real-account ... -->` in docs/samples.md and
+runs it with bash from a copy of the project (Pulumi.yaml, the demo's committed Pulumi.demo-*.yaml,
 programs/), against the session's emulator on loopback standing in for Datadog, with a passphrase
-other than the demo's. Only two kinds of text are substituted:
-
-- each `<placeholder>`, by what a user would type there (the test knows every placeholder: a new or
-  renamed one fails the test, so README and test move together);
-- the `datadog:site` line. A loopback URL cannot be a Datadog site (a site only selects
-  `https://api.<site>`), so that line sets `datadog:apiUrl` to the emulator's URL instead.
+other than the demo's. Only the block's `<placeholders>` and its `datadog:site` line are substituted
+(support/doc_blocks.py): the test knows every placeholder, so a new or renamed one fails it and the
+documentation and the test move together.
 
 The rest runs verbatim. The environment stands in for the user at a terminal: the passphrase comes
 from PULUMI_CONFIG_PASSPHRASE (what `stack init` would prompt for) and PULUMI_SKIP_CONFIRMATIONS
@@ -26,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from support.doc_blocks import doc_block, fill, site_to_api_url
 from support.emulator_control import EmulatorControl
 from support.pulumi_cli import PulumiCLI, find_pulumi
 from support.pulumi_program import copy_sample_project
@@ -39,33 +37,9 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKER = "<!-- readme-test: real-account"
+DOC = "docs/samples.md"
 USER_PASSPHRASE = "a user's own passphrase, not the demo's"
 DEMO_PASSPHRASE = "demo-passphrase"
-SITE_LINE = re.compile(r"^(pulumi config set --stack \S+ )datadog:site \S+.*$", re.MULTILINE)
-
-
-def readme_block(marker: str = MARKER) -> str:
-    """The fenced shell block that follows `marker` in README.md."""
-    text = (ROOT / "README.md").read_text()
-    assert text.count(marker) == 1, f"README.md must hold exactly one {marker!r}"
-    match = re.compile(r"```bash\n(.*?)```", re.DOTALL).search(text, text.index(marker))
-    assert match is not None, f"no ```bash block after {marker!r} in README.md"
-    return match.group(1)
-
-
-def substitute(block: str, placeholders: dict[str, str], api_url: str) -> str:
-    """`block` with every `<placeholder>` filled in and the site line turned into `datadog:apiUrl`."""
-    found = set(re.findall(r"<[^<>\n]+>", block))
-    assert found == set(placeholders), (
-        f"the README's placeholders changed: the block has {sorted(found)}, the test knows "
-        f"{sorted(placeholders)}; update PLACEHOLDERS in this test"
-    )
-    for placeholder, value in placeholders.items():
-        block = block.replace(placeholder, value)
-    block, count = SITE_LINE.subn(lambda m: f"{m.group(1)}datadog:apiUrl {api_url}", block)
-    assert count == 1, "the README block must set datadog:site exactly once"
-    return block
 
 
 class UserRepo:
@@ -86,7 +60,7 @@ class UserRepo:
         )  # fmt: skip
 
     def pulumi(self, *args: str, passphrase: str = USER_PASSPHRASE, check: bool = True) -> str:
-        """`pulumi ARGS` in the user's repository, on the backend the README logged in to."""
+        """`pulumi ARGS` in the user's repository, on the backend the steps logged in to."""
         env = self.env | {"PULUMI_CONFIG_PASSPHRASE": passphrase}
         proc = subprocess.run(
             ["pulumi", *args, "--non-interactive"], cwd=self.dir, env=env,
@@ -99,7 +73,7 @@ class UserRepo:
 
 @pytest.fixture
 def user(tmp_path: Path, emulator: EmulatorControl) -> UserRepo:
-    """The README block, run to the end as a new user would, in a fresh copy of the project."""
+    """The documented block, run to the end as a new user would, in a fresh copy of the project."""
     repo = UserRepo(tmp_path)
     placeholders = {
         "<backend URL>": f"file://{repo.backend}",
@@ -107,10 +81,10 @@ def user(tmp_path: Path, emulator: EmulatorControl) -> UserRepo:
         "<API key of the spoke-eu org>": SPOKE_EU.api_key,
         "<application key of a spoke-eu service account>": SPOKE_EU.app_key,
     }
-    script = substitute(readme_block(), placeholders, emulator.url)
+    script = site_to_api_url(fill(doc_block("real-account", DOC), placeholders), emulator.url)
     proc = repo.bash(script)
     assert proc.returncode == 0, (
-        f"the README steps failed\n--- script\n{script}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        f"the steps of {DOC} failed\n--- script\n{script}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     )
     return repo
 
@@ -158,7 +132,7 @@ def test_readme_steps_create_the_users_own_stacks_and_the_connection(
 
 
 def test_a_read_only_key_is_enough_for_preview_and_refresh(user: UserRepo, emulator: EmulatorControl) -> None:
-    """The README: `org_connections_read` suffices for `pulumi preview` with no change and `refresh`."""
+    """docs/configuration.md: `org_connections_read` suffices for `pulumi preview` with no change and `refresh`."""
     user.pulumi("config", "set", "--stack", "spoke-eu", "--secret", "datadog:appKey", SPOKE_EU_READER_APP_KEY)
     emulator.clear_requests()
     user.pulumi("preview", "--stack", "spoke-eu", "--expect-no-changes")

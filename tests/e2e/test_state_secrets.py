@@ -1,4 +1,4 @@
-"""Where the API and application keys are stored, checked on a real deployment (README, Configuration).
+"""Where the API and application keys are stored, checked on a real deployment (docs/configuration.md).
 
 Keys set in stack config are in exactly two places, both encrypted: the stack file
 (`Pulumi.<stack>.yaml`, `secure:`) and the inputs (and outputs) of the default dynamic provider

@@ -1,6 +1,6 @@
 """The package as a user installs it: a wheel in a fresh virtualenv outside the checkout, with the real CLI.
 
-The wheel is built from a copy of the sources. Each case creates a virtualenv in a temporary
+The wheel is built from a copy of the sources, by the README's command (conftest.py). Each case creates a virtualenv in a temporary
 directory, installs only that wheel and its dependencies from PyPI, with the Pulumi SDK at one end of
 the declared range (the floor in pyproject.toml, and the newest 3.x release on PyPI), and runs a
 sample program with our CLI build: its Pulumi.yaml names that virtualenv (the `virtualenv` runtime
@@ -14,7 +14,6 @@ a minute or two per SDK.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,21 +81,6 @@ def newest_sdk(pip: Path) -> str:
     assert versions, out
     threes = [v for v in versions.group(1).split(", ") if re.fullmatch(r"3\.\d+\.\d+", v)]
     return max(threes, key=lambda v: tuple(int(p) for p in v.split(".")))
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel, built from a copy of the sources (no stale build/ of the checkout can leak in)."""
-    src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    shutil.copytree(
-        ROOT / "provider", src / "provider", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-    )
-    dist = tmp_path_factory.mktemp("dist")
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, src)
-    (built,) = dist.glob("datadog_org_connections-*.whl")
-    return built
 
 
 @pytest.mark.parametrize("sdk", ["oldest", "newest"])
