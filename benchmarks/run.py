@@ -7,8 +7,9 @@ preview/refresh/destroy of N connections vs a no-op provider, interleaved, and w
 latency), ratelimit (N creates under a rate limit), footprint (state bytes per resource, provider
 start-up), provider (the provider process alone over gRPC, ours vs no-op), http (one call through
 the client). Only when named with --only: stored (the overhead ratio with 1,000 more connections
-stored in the emulator) and scale (32 orgs meshed by one OrgTopology: 992 connections; several
-minutes). Every section starts from a reset emulator and a new Pulumi project. Prints tables, then
+stored in the emulator), scale (32 orgs meshed by one OrgTopology: 992 connections; several
+minutes) and cli (dd-org-connections reconcile and graph over 10 orgs and 45 connections at 2 s of
+API latency, with and without faults, orgs read one by one and at once; about 15 minutes). Every section starts from a reset emulator and a new Pulumi project. Prints tables, then
 the JSON document (or writes it to --json FILE). Measures and prints only: nothing here fails on a
 timing.
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cli_scale
 import footprint
 import lifecycle
 import overhead
@@ -40,7 +42,8 @@ from harness import VENV_BIN, Account, BenchProject, account, log, workdir
 from report import Table
 
 DEFAULT_SECTIONS = ("requests", "overhead", "ratelimit", "footprint", "provider", "http")
-SECTIONS = (*DEFAULT_SECTIONS, "stored", "scale")
+SECTIONS = (*DEFAULT_SECTIONS, "stored", "scale", "cli")
+OWN_ACCOUNT = ("scale", "cli")  # sections that run an emulator and an account of their own
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -97,6 +100,8 @@ def _run_section(
     """One section, from a reset emulator and a new Pulumi project of its own."""
     if section == "scale":
         return scale.run(tmp / "scale", repeats=args.repeats or 2, quick=args.quick)
+    if section == "cli":
+        return cli_scale.run(tmp / "cli", repeats=args.repeats or 1, quick=args.quick)
     assert emu is not None
     emu.control.reset()
     project = BenchProject(tmp / section)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"work dir {tmp}; load averages {doc['load_average_start']}")
         emu: Account | None = None
         for section in args.sections:
-            if emu is None and section != "scale":  # scale runs an account of its own
+            if emu is None and section not in OWN_ACCOUNT:
                 emu = stack.enter_context(account(tmp, _org_names(n)))
                 log(f"emulator {emu.url} with {len(emu.orgs)} orgs")
             t0 = time.perf_counter()
@@ -160,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
     sizes = (
         f"N={n}"
-        if set(args.sections) - {"scale"}
+        if set(args.sections) - set(OWN_ACCOUNT)
         else f"{scale.QUICK_ORGS if args.quick else scale.ORGS} orgs"
+        if "scale" in args.sections
+        else f"{cli_scale.ORGS} orgs"
     )
     print(f"total wall time {doc['wall_seconds']:.1f} s ({sizes}, {'quick' if args.quick else 'full'} run)")
     print(

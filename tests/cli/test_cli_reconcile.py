@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from cli_helpers import one_error_line_of, run
+from cli_helpers import FAKE_APP_KEY, one_error_line_of, run
 
 from datadog_org_connections.emulator import Emulator
 from support.emulator_control import EmulatorControl
@@ -186,6 +186,41 @@ def test_keys_of_other_orgs_from_org_aliases(world: World, api: EmulatorControl)
     missing = reconcile(world, api, *files(world, "eu"), "--org", "spoke-ap", env=env)
     assert missing.code == 3, missing
     assert "DD_API_KEY_SPOKE_AP and DD_APP_KEY_SPOKE_AP" in one_error_line_of(missing)
+
+
+def test_a_refused_key_is_named_and_the_other_orgs_still_reported(world: World, api: EmulatorControl) -> None:
+    keys = {"DD_API_KEY_HUB": HUB.api_key, "DD_APP_KEY_HUB": HUB.app_key,
+            "DD_API_KEY_US": SPOKE_US.api_key, "DD_APP_KEY_US": SPOKE_US.app_key,
+            "DD_API_KEY_AP": SPOKE_AP.api_key}  # fmt: skip
+    args = [*files(world, "eu", "acct"), "--org", "hub", "--org", "ap", "--org", "us"]
+    label = "--org ap (DD_API_KEY_AP / DD_APP_KEY_AP)"
+
+    result = reconcile(world, api, *args, env={**keys, "DD_APP_KEY_AP": FAKE_APP_KEY})
+    assert result.code == 7, result  # was 5: the whole report aborted
+    assert (
+        "orgs whose keys were given: hub (a1b10001), spoke-eu (a1b10002), spoke-us (a1b10003)" in result.out
+    )
+    [row] = [line for line in result.out.splitlines() if line.startswith(label)]
+    assert "list org connections: HTTP 403" in row
+    assert "no drift found in what could be checked" in result.out
+    [warning] = result.err.splitlines()
+    assert warning.startswith(f"warning: {label}: not used") and "HTTP 403" in warning
+    doc = json.loads(reconcile(world, api, *args, "--json", env={**keys, "DD_APP_KEY_AP": FAKE_APP_KEY}).out)
+    assert doc["status"] == "incomplete"
+    assert [(r["keys"], r["alias"]) for r in doc["refused_keys"]] == [(label, "ap")]
+    assert [o["name"] for o in doc["orgs"]] == [
+        "spoke-eu",
+        "hub",
+        "spoke-us",
+    ]  # the order the keys were given
+
+    # What the refusal hid: with spoke-ap's keys, its connection into spoke-eu (stack sec, not given) is an orphan.
+    accepted = reconcile(world, api, *args, env={**keys, "DD_APP_KEY_AP": SPOKE_AP.app_key})
+    assert accepted.code == 6 and "ORPHANS" in accepted.out, accepted
+    # Every key set refused: nothing to report; the error names the keys, exit status 5 as before.
+    alone = reconcile(world, api, *files(world, "eu"), app_key=FAKE_APP_KEY)
+    assert alone.code == 5, alone
+    assert "the keys of DD_API_KEY / DD_APP_KEY: list org connections: HTTP 403" in one_error_line_of(alone)
 
 
 # ------------------------------------------------------------------------------------- drift

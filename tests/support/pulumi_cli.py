@@ -1,4 +1,5 @@
-"""Driving the real `pulumi` CLI from tests: an isolated home, a local file backend, no network."""
+"""Driving the real `pulumi` CLI from tests: an isolated home, a local file backend (or another
+backend URL, e.g. a throwaway PostgreSQL's: tests/support/postgres.py), no network."""
 
 from __future__ import annotations
 
@@ -25,16 +26,21 @@ def find_pulumi() -> str | None:
 
 @dataclass
 class PulumiCLI:
-    """One isolated Pulumi installation state: PULUMI_HOME and a file:// backend under `root`."""
+    """One isolated Pulumi installation state (one CI runner): PULUMI_HOME under `root`, and the
+    state in a file:// backend under `root`, or in `backend_url` when given (``postgres://...``:
+    several `PulumiCLI`s with their own `root` and the same `backend_url` are runners sharing one
+    backend)."""
 
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    backend_url: str | None = None
 
     def __post_init__(self) -> None:
         self.home = self.root / "home"
-        self.backend = self.root / "backend"
+        self.backend = self.root / "backend"  # the file backend's directory (unused with backend_url)
         self.home.mkdir(parents=True, exist_ok=True)
-        self.backend.mkdir(parents=True, exist_ok=True)
+        if self.backend_url is None:
+            self.backend.mkdir(parents=True, exist_ok=True)
 
     @property
     def env(self) -> dict[str, str]:
@@ -42,7 +48,7 @@ class PulumiCLI:
         env.update(
             PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
             PULUMI_HOME=str(self.home),
-            PULUMI_BACKEND_URL=f"file://{self.backend}",
+            PULUMI_BACKEND_URL=self.backend_url or f"file://{self.backend}",
             PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
             PULUMI_SKIP_UPDATE_CHECK="true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",

@@ -29,16 +29,19 @@ class ProgramProject:
 
     `virtualenv`: the Pulumi.yaml `virtualenv` runtime option (the interpreter that runs the program
     and the dynamic provider); without it, the interpreter of our language host (the test venv).
+    `backend_url`: keep the state there instead of a file backend under `root` (`PulumiCLI`).
     """
 
-    def __init__(self, root: Path, name: str = "proj", virtualenv: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, name: str = "proj", virtualenv: Path | None = None, backend_url: str | None = None
+    ) -> None:
         self.dir = root / name
         self.dir.mkdir(parents=True)
         runtime = "runtime: python\n"
         if virtualenv is not None:
             runtime = f"runtime:\n  name: python\n  options:\n    virtualenv: {virtualenv}\n"
         (self.dir / "Pulumi.yaml").write_text(f"name: {name}\n{runtime}")
-        self.cli = PulumiCLI(root / "pulumi")
+        self.cli = PulumiCLI(root / "pulumi", backend_url=backend_url)
         self.stack = "dev"
         self.output = ""  # everything the CLI printed
 

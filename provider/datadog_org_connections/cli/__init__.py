@@ -64,7 +64,10 @@ EXIT_CODES: dict[int, str] = {
         f"({READ_PERMISSION} or {WRITE_PERMISSION}, see above; org_management is also accepted)"
     ),
     EXIT_DRIFT: "reconcile: drift found (orphans, ghosts, types that differ, ids held twice)",
-    EXIT_INCOMPLETE: "reconcile: no drift found, but some connections could not be checked (keys missing)",
+    EXIT_INCOMPLETE: (
+        "reconcile: no drift found, but some connections could not be checked (keys missing, or refused by "
+        "the API: named on stderr); graph: drawn without the orgs whose keys were refused"
+    ),
 }
 
 #: What the commands' key settings are called here, for the missing-key message.

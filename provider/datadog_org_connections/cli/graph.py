@@ -18,9 +18,9 @@ from typing import IO, Any
 
 import click
 
-from . import EXIT_API, EXIT_CONFIG, CliError, _emit_json, _settings, cli, write_file
+from . import EXIT_API, EXIT_CONFIG, EXIT_INCOMPLETE, CliError, _emit_json, _settings, cli, write_file
 from .findings import compare
-from .reconcile import load_actual, load_exports, stack_options
+from .reconcile import ReadOptions, load_actual, load_exports, refused_warnings, stack_options
 from .sources import Actual, StackExport, org_names
 from .views import clean
 
@@ -339,6 +339,8 @@ def graph_command(
     exports: tuple[IO[str], ...],
     orgs: tuple[str, ...],
     stack_config: IO[str] | None,
+    parallel: int,
+    progress: bool | None,
     fmt: str | None,
     outputs: tuple[str, ...],
     as_json: bool,
@@ -350,7 +352,8 @@ def graph_command(
     (missing edges dashed, extra edges in a warning colour, with a legend). Nodes are orgs (name
     and short id), edges go from source to sink, labelled with the shared types. Needs
     org_connections_read (and org_connections_write, or org_management, for the org names of
-    GET /api/v2/org; without it the names come from the connections).
+    GET /api/v2/org; without it the names come from the connections). The orgs are read several
+    at once (--parallel); keys the API refuses are named on stderr and left out (exit status 7).
     """
     settings = _settings(ctx)
     formats: list[tuple[str | None, str]] = [(path, _format_of(path, fmt)) for path in outputs]
@@ -359,7 +362,11 @@ def graph_command(
     if any(f == "svg" for _, f in formats) and shutil.which("dot") is None:
         raise CliError(DOT_MISSING, EXIT_CONFIG)
     loaded = load_exports(exports)
-    actual = load_actual(settings, orgs, stack_config, required=not loaded)
+    actual = load_actual(
+        settings, orgs, stack_config, required=not loaded, reading=ReadOptions(parallel, progress)
+    )
+    for line in refused_warnings(actual) if actual is not None else []:
+        click.echo(line, err=True)
     try:
         graph = build_graph(loaded, actual)
     finally:
@@ -375,3 +382,5 @@ def graph_command(
             write_file(path, text)
     written = ", ".join(path for path, _ in texts if path is not None)
     click.echo(f"drew {_summary(graph)}" + (f": wrote {written}" if written else ""), err=True)
+    if actual is not None and actual.refused:
+        raise click.exceptions.Exit(EXIT_INCOMPLETE)  # drawn without the orgs of the refused keys

@@ -9,6 +9,7 @@ orphans (or deletes them with ``--revoke-orphans``). See ``docs/cli.md``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -36,17 +37,49 @@ from . import (
     write_file,
 )
 from .findings import Adoption, Findings, compare, plan_adoptions
-from .sources import Actual, Declared, InputError, KeyOptions, StackExport, fetch_view, key_sets, read_export
+from .reading import DEFAULT_PARALLEL, MAX_PARALLEL, Progress, read_views, short_name
+from .sources import (
+    Actual,
+    Declared,
+    InputError,
+    KeyOptions,
+    KeySet,
+    OrgView,
+    Refused,
+    StackExport,
+    key_sets,
+    read_export,
+)
 from .views import adopt_block, clean, table, when
 
-__all__ = ["load_actual", "load_exports", "reconcile_command", "stack_options"]
+__all__ = [
+    "ReadOptions",
+    "load_actual",
+    "load_exports",
+    "reconcile_command",
+    "refused_warnings",
+    "stack_options",
+]
 
 
 # ----------------------------------------------------------------------------- shared plumbing
 
 
 def stack_options(fn: Any) -> Any:
-    """The key-source options ``reconcile`` and ``graph`` share."""
+    """The key-source and reading options ``reconcile`` and ``graph`` share."""
+    fn = click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Show which orgs are still being read, on stderr [default: when stderr is a terminal].",
+    )(fn)
+    fn = click.option(
+        "--parallel",
+        type=click.IntRange(1, MAX_PARALLEL),
+        default=DEFAULT_PARALLEL,
+        show_default=True,
+        metavar="N",
+        help="Orgs read at once, each with its own keys, retries and rate limit; 1 reads them one by one.",
+    )(fn)
     fn = click.option(
         "--stack-config",
         type=click.File("r", encoding="utf-8"),
@@ -81,10 +114,37 @@ def load_exports(files: Sequence[IO[str]]) -> list[StackExport]:
     return exports
 
 
+class ReadOptions:
+    """How to read the orgs: ``--parallel`` and ``--progress`` (None: when stderr is a terminal)."""
+
+    def __init__(self, parallel: int = DEFAULT_PARALLEL, progress: bool | None = None) -> None:
+        self.parallel, self.progress = parallel, progress
+
+    def progress_for(self, sets: Sequence[KeySet]) -> Progress | None:
+        """The progress display for reading ``sets``, if one is wanted."""
+        stream = sys.stderr
+        live = stream.isatty()
+        if not (self.progress if self.progress is not None else live):
+            return None
+        return Progress(stream, [short_name(ks) for ks in sets], live=live)
+
+
 def load_actual(
-    settings: CliOptions, orgs: Sequence[str], stack_config: IO[str] | None, *, required: bool
+    settings: CliOptions,
+    orgs: Sequence[str],
+    stack_config: IO[str] | None,
+    *,
+    required: bool,
+    reading: ReadOptions | None = None,
+    need_org: bool = False,
 ) -> Actual | None:
-    """Resolve the key sets and list what each sees (``None``: no keys given and not ``required``)."""
+    """Resolve the key sets and list what each sees, several at once (``None``: no keys given and
+    not ``required``).
+
+    A key set the API refuses (401/403), or, with ``need_org``, whose org cannot be told, is left out
+    and named in ``Actual.refused``; when every key set is, that is the error. Any other API error
+    fails the command as before (naming whose keys got it).
+    """
     label = "stdin" if stack_config is not None and stack_config.name == "<stdin>" else None
     opts = KeyOptions(
         settings.api_key,
@@ -107,15 +167,60 @@ def load_actual(
         raise CliError(message, EXIT_CONFIG) from None
     if not sets:
         return None
-    views = []
-    try:
-        for ks in sets:
-            with _reported(settings, prefix=f"{ks.label}: "):
-                views.append(fetch_view(ks, settings.timeout, settings.max_attempts))
-    except BaseException:
+    reading = reading or ReadOptions()
+    outcomes = read_views(
+        sets, settings.timeout, settings.max_attempts,
+        parallel=reading.parallel, progress=reading.progress_for(sets),
+    )  # fmt: skip
+    return _sort_outcomes(settings, sets, outcomes, need_org)
+
+
+def _sort_outcomes(
+    settings: CliOptions, sets: Sequence[KeySet], outcomes: Sequence[OrgView | BaseException], need_org: bool
+) -> Actual:
+    views: list[OrgView] = []
+    refused: list[Refused] = []
+    for ks, outcome in zip(sets, outcomes, strict=True):
+        if isinstance(outcome, OrgView):
+            if need_org and outcome.org.id is None:
+                outcome.client.close()
+                refused.append(_unknown_org(settings, outcome))
+            else:
+                views.append(outcome)
+        elif isinstance(outcome, ForbiddenError):
+            refused.append(Refused(ks, redact(str(outcome), settings.secrets()), EXIT_FORBIDDEN))
+    failure = next(((ks, o) for ks, o in zip(sets, outcomes, strict=True) if isinstance(o, BaseException)
+                    and not isinstance(o, ForbiddenError)), None)  # fmt: skip
+    if failure is not None or not views:
         Actual(views).close()
-        raise
-    return Actual(views)
+    if failure is not None:
+        ks, exc = failure
+        with _reported(settings, prefix=f"{ks.label}: "):
+            raise exc
+    if not views:
+        first, others = refused[0], len(refused) - 1
+        more = f"; the {others} other key set(s) given could not be used either" if others else ""
+        raise CliError(f"{first.keys.label}: {first.reason}{more}", first.exit_code)
+    return Actual(views, refused)
+
+
+def _unknown_org(settings: CliOptions, view: OrgView) -> Refused:
+    """Keys whose org cannot be told (read-only keys whose connections do not name it)."""
+    error = view.org.error
+    why = redact(str(error), settings.secrets()) if error else "GET /api/v2/org failed"
+    return Refused(
+        view.keys,
+        f"cannot tell which org these keys belong to, and their connections do not tell ({why})",
+        EXIT_FORBIDDEN if isinstance(error, ForbiddenError) else EXIT_API,
+    )
+
+
+def refused_warnings(actual: Actual) -> list[str]:
+    """One stderr warning per key set that could not be used, with why."""
+    return [
+        f"warning: {r.keys.label}: not used, that org's connections were not read: {r.reason}"
+        for r in actual.refused
+    ]
 
 
 def org_label(org_id: str, names: dict[str, str]) -> str:
@@ -142,6 +247,11 @@ def render_report(exports: Sequence[StackExport], actual: Actual, found: Finding
         if rows:
             out.extend(["", f"{title} ({len(rows)})", table(headers, rows)])
 
+    section(
+        "NOT READ: keys that could not be used, their orgs' connections not listed",
+        ["KEYS", "WHY"],
+        [[r.keys.label, r.reason] for r in actual.refused],
+    )
     section(
         "ORPHANS: in the API, held by none of the given stacks",
         ["ID", "SOURCE", "SINK", "TYPES", "CREATED AT"],
@@ -171,14 +281,14 @@ def render_report(exports: Sequence[StackExport], actual: Actual, found: Finding
         [[d.id, _where(d), org_label(d.source_org_id, names), org_label(d.sink_org_id, names)]
          for d in found.unchecked],
     )  # fmt: skip
-    out += ["", _verdict(found, len(actual.connections))]
+    out += ["", _verdict(found, incomplete=found.incomplete or bool(actual.refused))]
     return "\n".join(out) + "\n"
 
 
-def _verdict(found: Findings, listed: int) -> str:
+def _verdict(found: Findings, *, incomplete: bool) -> str:
     if not found.drift:
         checked = len(found.matched)
-        if found.incomplete:
+        if incomplete:
             return f"no drift found in what could be checked ({checked} connection(s)): see the warnings"
         return f"in sync: {checked} connection(s) held and found in the API with their types; no orphan"
     counts = [
@@ -270,7 +380,9 @@ def render_json(
     names = actual.names
     plan_of = {p.conn.id: p for p in plans}
     return {
-        "status": "drift" if found.drift else ("incomplete" if found.incomplete else "in_sync"),
+        "status": "drift"
+        if found.drift
+        else ("incomplete" if found.incomplete or actual.refused else "in_sync"),
         "stacks": [
             {"stack": e.label, "connections": len(e.declared), "interrupted_creates": len(e.pending)}
             for e in exports
@@ -305,23 +417,12 @@ def render_json(
         "shared": [{"id": i, "held_by": [_declared_json(d) for d in ds]} for i, ds in found.shared],
         "unchecked": [_declared_json(d) for d in found.unchecked],
         "orgs_without_keys": [{"id": o, "name": names.get(o)} for o in found.orgs_without_keys],
+        "refused_keys": [
+            {"keys": r.keys.label, "alias": r.keys.alias, "reason": r.reason} for r in actual.refused
+        ],
         "revoked": list(revoked),
         "adoption_code": code,
     }
-
-
-def _require_known_orgs(settings: CliOptions, actual: Actual) -> None:
-    """Coverage needs each key set's org: fail (nothing compared) when one cannot be told."""
-    for view in actual.views:
-        if view.org.id is None:
-            actual.close()
-            error = view.org.error
-            why = redact(str(error), settings.secrets()) if error else "GET /api/v2/org failed"
-            raise CliError(
-                f"{view.keys.label}: cannot tell which org these keys belong to, and their connections "
-                f"do not tell: nothing compared ({why})",
-                EXIT_FORBIDDEN if isinstance(error, ForbiddenError) else EXIT_API,
-            )
 
 
 def _revoke(settings: CliOptions, actual: Actual, found: Findings, yes: bool) -> list[str]:
@@ -357,6 +458,8 @@ def reconcile_command(
     exports: tuple[IO[str], ...],
     orgs: tuple[str, ...],
     stack_config: IO[str] | None,
+    parallel: int,
+    progress: bool | None,
     as_json: bool,
     output: str | None,
     revoke_orphans: bool,
@@ -369,7 +472,9 @@ def reconcile_command(
     adopting the orphans, or deletes them with --revoke-orphans. The API is read with the keys of
     the environment, --org and --stack-config: give the keys of every org the stacks manage.
     Needs org_connections_read, and org_connections_write to learn which org each key belongs to
-    and to revoke (or org_management). Exit status 0 in sync, 6 drift, 7 not everything checked.
+    and to revoke (or org_management). The orgs are read several at once (--parallel); keys the API
+    refuses are named and left out. Exit status 0 in sync, 6 drift, 7 not everything checked
+    (keys missing or refused).
     """
     settings = _settings(ctx)
     if output and revoke_orphans:
@@ -383,13 +488,13 @@ def reconcile_command(
     ):
         raise click.UsageError("stdin (-) can feed either a stack export or --stack-config, not both")
     loaded = load_exports(exports)
-    actual = load_actual(settings, orgs, stack_config, required=True)
+    reading = ReadOptions(parallel, progress)
+    actual = load_actual(settings, orgs, stack_config, required=True, reading=reading, need_org=True)
     assert actual is not None
-    _require_known_orgs(settings, actual)
     names = actual.names
     try:
         found = compare(loaded, actual)
-        for line in warnings(found, names):
+        for line in [*refused_warnings(actual), *warnings(found, names)]:
             click.echo(line, err=True)
         plans = plan_adoptions(found.orphans, loaded, actual)
         code = render_code(plans, names) if plans and not revoke_orphans else None
@@ -410,6 +515,7 @@ def reconcile_command(
         write_file(output, code)
         click.echo(f"code adopting {len(plans)} orphan(s) written to {output}", err=True)
     remaining = found.ghosts or found.type_diffs or found.shared or (found.orphans and not revoked)
-    status = EXIT_DRIFT if remaining else (EXIT_INCOMPLETE if found.incomplete else EXIT_OK)
+    incomplete = found.incomplete or actual.refused
+    status = EXIT_DRIFT if remaining else (EXIT_INCOMPLETE if incomplete else EXIT_OK)
     if status:
         raise click.exceptions.Exit(status)

@@ -35,6 +35,7 @@ __all__ = [
     "KeySet",
     "OrgView",
     "PendingCreate",
+    "Refused",
     "StackExport",
     "fetch_view",
     "key_sets",
@@ -328,11 +329,23 @@ def fetch_view(keys: KeySet, timeout: float, max_attempts: int) -> OrgView:
     return OrgView(keys, client, org, tuple(conns))
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A key set whose org could not be read: the API refused the keys (401/403), or (where the
+    command needs it) which org they belong to cannot be told. Reported like missing keys."""
+
+    keys: KeySet
+    reason: str  # one line, redacted: what the API answered
+    exit_code: int  # the status the command exits with when no key set could be used at all
+
+
 @dataclass
 class Actual:
-    """The API through every key set given: connections by id, the orgs covered, org names."""
+    """The API through every key set given: connections by id, the orgs covered, org names;
+    ``refused``: the key sets that could not be used (their orgs are not covered)."""
 
     views: list[OrgView]
+    refused: list[Refused] = field(default_factory=list)
     connections: dict[str, Connection] = field(default_factory=dict)
     seen_by: dict[str, OrgView] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
