@@ -413,7 +413,9 @@ class OrgConnectionProvider(ResourceProvider):
         if props.get("adopt_existing"):
             return found, "existing"
         alias = props.get("source_org")
-        raise explain(conflict, "create org connection", alias, sink, facts={"existing_id": found.id}) from None
+        raise explain(
+            conflict, "create org connection", alias, sink, facts={"existing_id": found.id}
+        ) from None
 
     def _created_by_these_keys(self, alias: str | None, found: Connection) -> bool | None:
         """Whether the user behind the keys created `found` (None: cannot tell)."""
