@@ -95,9 +95,11 @@ def _one_line_errors(method: F) -> F:
         try:
             return method(*args, **kwargs)
         except OrgConnectionError as exc:
-            hide_traceback_of_report()
             if secrets:
-                raise OrgConnectionError(mask(str(exc), secrets)) from None
+                masked = OrgConnectionError(mask(str(exc), secrets))  # str() restores the limit: mask first
+                hide_traceback_of_report()
+                raise masked from None
+            hide_traceback_of_report()
             raise
         except Exception as exc:
             error = OrgConnectionError(
