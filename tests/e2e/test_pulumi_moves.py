@@ -151,7 +151,8 @@ def _mutations(emulator: EmulatorControl) -> list[str]:
 
 
 def _both_named(out: str, a: str, b: str, what: str) -> bool:
-    """Whether `out` says that resources `a` and `b` (in either order: checks run concurrently) `what`."""
+    """Whether `out` says that resources `a` and `b` `what`, in either order (the engine checks resources
+    in the order their registrations arrive)."""
     return any(f"OrgConnection '{x}' and OrgConnection '{y}' {what}" in out for x, y in ((a, b), (b, a)))
 
 
