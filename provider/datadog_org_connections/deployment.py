@@ -61,6 +61,7 @@ class Deployment:
         self._made: set[str] = set()  # ids created or adopted by this deployment
         self._held: dict[str, str] = {}  # connection id -> the resource (owner) the engine holds it for
         self._pairs: dict[tuple[str, str], str] = {}  # (source org key, sink) -> declaring resource
+        self._contested: dict[str, str] = {}  # resource declaring a pair another declares too -> why refused
         self._replaced: dict[str, str] = {}  # declaring resource -> id of the connection it replaces
         self.replacements = Replacements()
         # Reads happen in `pulumi refresh` (and `up --refresh`, `OrgConnection.get`), whose provider
@@ -165,6 +166,17 @@ class Deployment:
         with self._lock:
             other = self._pairs.setdefault(pair, owner)
         return None if other == owner else other
+
+    def contest(self, owners: tuple[str, str], reason: str) -> None:
+        """Two resources declare one pair: neither may create, adopt or diff a connection in this deployment."""
+        with self._lock:
+            for owner in owners:
+                self._contested.setdefault(owner, reason)
+
+    def contested(self, owner: object) -> str | None:
+        """Why `owner` may not act on a connection (another resource declares its pair too), if so."""
+        with self._lock:
+            return self._contested.get(owner) if isinstance(owner, str) else None
 
     def replacing(self, owner: object, conn_id: str) -> None:
         """The resource `owner` replaces connection `conn_id` in this deployment."""

@@ -94,9 +94,11 @@ def _one_line_errors(method: F) -> F:
         try:
             return method(*args, **kwargs)
         except OrgConnectionError as exc:
-            hide_traceback_of_report()
             if secrets:
-                raise OrgConnectionError(mask(str(exc), secrets)) from None
+                masked = OrgConnectionError(mask(str(exc), secrets))  # str() restores the limit: mask first
+                hide_traceback_of_report()
+                raise masked from None
+            hide_traceback_of_report()
             raise
         except Exception as exc:
             error = OrgConnectionError(
@@ -196,7 +198,8 @@ class OrgConnectionProvider(ResourceProvider):
         sink, alias = inputs.get("sink_org_id"), inputs.get("source_org")
         if not isinstance(sink, str) or is_unknown(sink) or is_unknown(alias):
             return CheckResult(inputs, failures)
-        twice = self._declared_twice(inputs, alias, sink)
+        existing = bool((_olds or {}).get("sink_org_id"))  # the state holds this resource (old inputs)
+        twice = self._declared_twice(inputs, alias, sink, existing)
         if twice is not None:
             failures.append(twice)
         wanted = inputs.get("validate_sink", True) is not False and config.validate_sink
@@ -207,9 +210,17 @@ class OrgConnectionProvider(ResourceProvider):
         secrets = secret_values(inputs)
         return CheckResult(inputs, [CheckFailure(f.property, mask(f.reason, secrets)) for f in failures])
 
-    def _declared_twice(self, inputs: dict[str, Any], alias: str | None, sink: str) -> CheckFailure | None:
+    def _declared_twice(
+        self, inputs: dict[str, Any], alias: str | None, sink: str, existing: bool
+    ) -> CheckFailure | None:
         """Datadog allows one connection per (source org, sink org): refuse a second resource declaring
-        the pair in this deployment (through another alias of the same org, or a repeated declaration)."""
+        the pair in this deployment (through another alias of the same org, or a repeated declaration).
+
+        The engine checks resources in the order their registrations arrive, so the second may be one
+        the state already holds (`existing`): refused at check, its diff would never run and the provider
+        would not know it holds the connection, which the other's create could then adopt. So an existing
+        resource passes the check and its diff refuses it, after recording it as the holder; and neither
+        resource creates or adopts a connection in this deployment (`Deployment.contested`)."""
         owner = inputs.get(OWNER_INPUT)
         identity = self._identity(alias)
         if not isinstance(owner, str) or not owner or identity is None:
@@ -218,12 +229,13 @@ class OrgConnectionProvider(ResourceProvider):
         if other is None:
             return None
         source = identity.text if identity.known else f"{org_label(alias)} (the same API key)"
-        return CheckFailure(
-            "sink_org_id",
+        reason = (
             f"{_resource_name(owner)} and {_resource_name(other)} both declare the connection from {source} "
             f"to sink org {sink}, and Datadog allows one connection per pair: remove one of the two "
-            "declarations (two aliases of one org name the same source org)",
+            "declarations (two aliases of one org name the same source org)"
         )
+        self.deployment.contest((owner, other), reason)
+        return None if existing else CheckFailure("sink_org_id", reason)
 
     def _check_sink_in_account(self, sink: str, alias: str | None) -> CheckFailure | None:
         """Refuse a sink only when the org listing proves it wrong; otherwise let create answer.
@@ -262,6 +274,9 @@ class OrgConnectionProvider(ResourceProvider):
         Fails when the keys now belong to another org than the one the connection comes from."""
         owner = news.get(OWNER_INPUT)
         self.deployment.held(_id, owner)
+        contested = self.deployment.contested(owner)
+        if contested is not None:
+            raise OrgConnectionError(contested)  # after `held`: no other resource adopts its connection
         changed = changed_inputs(olds, news)
         replaces = [spec.name for spec in changed if spec.effect == "replace"]
         alias = news.get("source_org")
@@ -328,6 +343,9 @@ class OrgConnectionProvider(ResourceProvider):
         sink: str = props["sink_org_id"]
         types: list[str] = sorted(props["connection_types"])
         owner = props.get(OWNER_INPUT)
+        contested = self.deployment.contested(owner)
+        if contested is not None:
+            raise OrgConnectionError(contested)
         adopt_id = props.get("adopt_id")
         if adopt_id and adopt_id.lower() == self.deployment.replaced_by(owner):
             adopt_id = None  # it names the connection this replacement deleted: create the new one
@@ -393,6 +411,10 @@ class OrgConnectionProvider(ResourceProvider):
         """The pair has a connection (`found`, None if gone since): adopt it if asked to, or if the
         journal proves it ours; else re-raise, naming it."""
         sink, owner = props["sink_org_id"], props.get(OWNER_INPUT)
+        contested = self.deployment.contested(owner)
+        if contested is not None:  # the pair's other declaration was checked since this create began
+            journal.refused(sink)
+            raise OrgConnectionError(contested)
         if found is None:
             journal.refused(sink)
             raise conflict  # the connection went away since: the next run creates it

@@ -148,6 +148,30 @@ def test_two_aliases_of_one_org_declaring_one_pair_are_refused_naming_both(
     assert host.check({}, {**NEWS, "source_org": "first", "__owner": "p/dev/x-a"})[1] == []
 
 
+def test_a_new_declaration_checked_before_the_holder_of_its_pair_neither_adopts_nor_creates(
+    host: ProviderHost, emulator: EmulatorControl
+) -> None:
+    """Renamed with an alias, then a new resource with the old name: the engine may check the new one
+    first. The holder then passes its check (refused there, its diff would never run and nothing would
+    tell the provider it holds the connection), its diff refuses it after recording it as the holder,
+    and the new resource neither creates nor adopts (adopt_existing, the 409's advice)."""
+    conn_id, outs = host.create(NEWS)
+    host.new_deployment()
+    renamed = {**NEWS, "__owner": "p/dev/eu-to-hub-renamed"}
+    new = {**NEWS, "adopt_existing": True}  # the old name again
+    assert host.check({}, new)[1] == []  # first come: nothing to compare with yet
+    assert host.check(outs, renamed)[1] == []  # the state holds it: not refused here...
+    with pytest.raises(ProviderError) as err:
+        host.diff(conn_id, outs, renamed)  # ...but here, once the provider knows it holds conn_id
+    assert "'eu-to-hub-renamed' and OrgConnection 'eu-to-hub' both declare" in err.value.args[0]
+    emulator.clear_requests()
+    with pytest.raises(ProviderError) as err:
+        host.create(new)
+    assert "both declare" in err.value.args[0]
+    assert emulator.mutating_requests() == []
+    assert [c["id"] for c in emulator.connections()] == [conn_id]
+
+
 def test_adopt_existing_never_takes_a_connection_another_resource_holds(
     host: ProviderHost, emulator: EmulatorControl
 ) -> None:
@@ -212,3 +236,4 @@ def test_secret_inputs_are_masked_in_errors_and_derived_outputs_stored_as_secret
     with pytest.raises(ProviderError) as err:
         host.create({**secret, "__owner": "p/dev/second"})  # 409
     assert HUB.id not in err.value.args[0] and "[secret]" in err.value.args[0]
+    assert "Traceback" not in err.value.args[0]  # masked, still the one line

@@ -94,7 +94,9 @@ class PulumiCLI:
         proc = self.run("stack", "output", "--stack", stack, "--json", "--show-secrets", cwd=cwd)
         return json.loads(proc.stdout or "{}")  # type: ignore[no-any-return]
 
-    def export(self, stack: str, cwd: Path) -> dict[str, Any]:
-        """`pulumi stack export` (secrets stay encrypted) as a dict."""
-        proc = self.run("stack", "export", "--stack", stack, cwd=cwd)
+    def export(self, stack: str, cwd: Path, show_secrets: bool = False) -> dict[str, Any]:
+        """`pulumi stack export` (secrets stay encrypted, unless `show_secrets`) as a dict."""
+        proc = self.run(
+            "stack", "export", "--stack", stack, *(["--show-secrets"] if show_secrets else []), cwd=cwd
+        )
         return json.loads(proc.stdout)  # type: ignore[no-any-return]

@@ -49,38 +49,54 @@ class ProgramProject:
         """Replace the program (`__main__.py`)."""
         (self.dir / "__main__.py").write_text(textwrap.dedent(source))
 
-    def init(self, org: Org, url: str, config: dict[str, str] | None = None) -> None:
-        """Create the stack with `org`'s keys (as secrets) and the emulator URL, plus `config`."""
-        self.cli.stack_init(self.stack, self.dir)
-        self.config("datadog:apiUrl", url)
-        self.config("datadog:apiKey", org.api_key, secret=True)
-        self.config("datadog:appKey", org.app_key, secret=True)
-        for key, value in (config or {}).items():
-            self.config(key, value)
+    def init(
+        self,
+        org: Org,
+        url: str,
+        config: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
+        stack: str | None = None,
+    ) -> None:
+        """Create the stack (default: `self.stack`) with `org`'s keys (as secrets) and the emulator URL,
+        plus `config` and `secrets` (`--path` keys), in one `pulumi config set-all`."""
+        stack = stack or self.stack
+        self.cli.stack_init(stack, self.dir)
+        keys = {"datadog:apiKey": org.api_key, "datadog:appKey": org.app_key, **(secrets or {})}
+        self.config_all({"datadog:apiUrl": url, **(config or {})}, keys, stack=stack)
 
     def config(self, key: str, value: str, secret: bool = False, path: bool = False) -> None:
         """`pulumi config set [--secret] [--path] KEY VALUE`."""
         flags = [*(["--secret"] if secret else []), *(["--path"] if path else [])]
         self.cli.run("config", "set", "--stack", self.stack, *flags, key, value, cwd=self.dir)
 
-    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """`pulumi ARGS --stack dev`; the output is also kept in `self.output`."""
-        proc = self.cli.run(*args, "--stack", self.stack, cwd=self.dir, check=check)
+    def config_all(
+        self, plain: dict[str, str], secrets: dict[str, str] | None = None, stack: str | None = None
+    ) -> None:
+        """`pulumi config set-all --path` of `plain` and `secrets` (encrypted) values: one command."""
+        flags = [f for k, v in plain.items() for f in ("--plaintext", f"{k}={v}")]
+        flags += [f for k, v in (secrets or {}).items() for f in ("--secret", f"{k}={v}")]
+        self.cli.run("config", "set-all", "--path", "--stack", stack or self.stack, *flags, cwd=self.dir)
+
+    def pulumi(
+        self, *args: str, check: bool = True, stack: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`pulumi ARGS --stack <stack>` (default: `self.stack`); the output is also kept in `self.output`."""
+        proc = self.cli.run(*args, "--stack", stack or self.stack, cwd=self.dir, check=check)
         self.output += proc.stdout + proc.stderr
         return proc
 
-    def up(self) -> str:
-        """`pulumi up --yes --skip-preview`; its output."""
-        proc = self.pulumi("up", "--yes", "--skip-preview")
+    def up(self, *args: str, stack: str | None = None) -> str:
+        """`pulumi up --yes --skip-preview ARGS`; its output."""
+        proc = self.pulumi("up", "--yes", "--skip-preview", *args, stack=stack)
         return proc.stdout + proc.stderr
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, stack: str | None = None) -> dict[str, Any]:
         """The stack outputs (secrets shown)."""
-        return self.cli.outputs(self.stack, self.dir)
+        return self.cli.outputs(stack or self.stack, self.dir)
 
-    def export(self) -> dict[str, Any]:
-        """`pulumi stack export` as a dict."""
-        return self.cli.export(self.stack, self.dir)
+    def export(self, stack: str | None = None, show_secrets: bool = False) -> dict[str, Any]:
+        """`pulumi stack export` as a dict (secrets in clear with `show_secrets`)."""
+        return self.cli.export(stack or self.stack, self.dir, show_secrets)
 
     def import_state(self, state: dict[str, Any]) -> None:
         """`pulumi stack import` of `state` (the shape `export` returns)."""
@@ -88,10 +104,10 @@ class ProgramProject:
         path.write_text(json.dumps(state))
         self.pulumi("stack", "import", "--file", str(path))
 
-    def resources(self) -> list[dict[str, Any]]:
+    def resources(self, stack: str | None = None) -> list[dict[str, Any]]:
         """The resources of the stack's state, the stack itself excluded."""
         return [
             r
-            for r in self.export()["deployment"].get("resources") or []
+            for r in self.export(stack)["deployment"].get("resources") or []
             if r["type"] != "pulumi:pulumi:Stack"
         ]
