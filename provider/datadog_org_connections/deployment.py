@@ -155,11 +155,16 @@ class Deployment:
             self._held[conn_id.lower()] = owner if isinstance(owner, str) else ""
         settle_held(conn_id)
 
+    @staticmethod
+    def settle(conn_id: str) -> None:
+        """`conn_id` is the engine's (it deletes it): the journal forgets it, whoever wrote the entry."""
+        settle_held(conn_id)
+
     def holder(self, conn_id: str, owner: object) -> str | None:
         """Another resource of this deployment holding `conn_id` ("" if its name is not known), if any."""
         with self._lock:
             other = self._held.get(conn_id.lower())
-        return None if other is None or (other and other == owner) else other
+        return None if other is None or other == (owner if isinstance(owner, str) else "") else other
 
     def declare(self, pair: tuple[str, str], owner: str) -> str | None:
         """Record that `owner` declares the connection of `pair`; the other resource declaring it, if any."""

@@ -588,12 +588,15 @@ class OrgConnectionProvider(ResourceProvider):
 
     @_one_line_errors
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """One DELETE; a connection proven gone counts as deleted; one made by this deployment is kept."""
-        if self.deployment.made_here(id_):
+        """One DELETE; a connection proven gone counts as deleted. Kept (no DELETE): one this deployment
+        created or adopted, and one another resource of this deployment holds (both hand-overs: the
+        resource leaving the state lets the one that declares the connection keep it)."""
+        owner = props.get(OWNER_INPUT)
+        if self.deployment.made_here(id_) or self.deployment.holder(id_, owner) is not None:
             self.deployment.replacements.delete_ended(id_, deleted=False)
-            return  # handed over to the resource that created or adopted it in this deployment
+            return
         alias = props.get("source_org")
-        self.deployment.held(id_, props.get(OWNER_INPUT))
+        self.deployment.settle(id_)
         self.deployment.mutated()
         deleted = False
         try:
