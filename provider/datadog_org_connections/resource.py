@@ -46,7 +46,7 @@ def _refuse_import(resource_name: str, opts: pulumi.ResourceOptions | None) -> N
     """`import_` cannot work for dynamic resources (the engine's import read carries no provider,
     pulumi/pulumi#16175): say what does, in one line, before the engine fails obscurely."""
     if opts is not None and getattr(opts, "import_", None):
-        raise TypeError(
+        raise pulumi.RunError(
             f"OrgConnection({resource_name!r}): ResourceOptions(import_=...) does not work for this dynamic "
             f"resource; to take over connection {opts.import_} pass adopt_id={opts.import_!r} instead (it adopts "
             "at create: no POST), or read it without managing it with OrgConnection.get(name, id)"

@@ -91,22 +91,3 @@ def test_program_error_is_reported_once(tmp_path: Path) -> None:
     assert "__main__.py" in proc.stdout
     assert "runpy" not in proc.stdout + proc.stderr
     assert "pulumi_language_python" not in proc.stdout + proc.stderr
-
-
-def test_pulumi_import_of_a_dynamic_resource_says_what_to_do_instead(tmp_path: Path) -> None:
-    """Upstream's host fails with `KeyError: '__provider'` (pulumi/pulumi#16175); ours names adopt_id."""
-    project = tmp_path / "imp"
-    project.mkdir()
-    (project / "Pulumi.yaml").write_text("name: imp\nruntime: python\n")
-    (project / "__main__.py").write_text("import datadog_org_connections\n")
-    cli = PulumiCLI(tmp_path / "pulumi")
-    cli.stack_init("dev", project)
-    conn_id = "7e9d4a43-4224-4bdd-8e14-66037db578b1"
-    proc = cli.run(
-        "import", "pulumi-python:dynamic/datadog:OrgConnection", "c", conn_id, "--yes", "--stack", "dev",
-        cwd=project, check=False,
-    )  # fmt: skip
-    output = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    assert "adopt_id='<connection id>'" in output and "OrgConnection.get" in output
-    assert "KeyError" not in output
