@@ -48,7 +48,9 @@ def test_two_aliases_of_one_org_are_refused() -> None:
 
     uuid = "a1b10001-7f97-11f0-8de1-1ecf66f1aa85"
     with pytest.raises(ValueError, match="maps 'a' and 'b' to the same org"):
-        OrgTopology("t", orgs={"a": uuid, "b": uuid.upper(), "c": "x"}, mode="mesh", connection_types=["logs"])
+        OrgTopology(
+            "t", orgs={"a": uuid, "b": uuid.upper(), "c": "x"}, mode="mesh", connection_types=["logs"]
+        )
 
 
 def test_an_unknown_alias_suggests_the_closest_declared_one() -> None:
