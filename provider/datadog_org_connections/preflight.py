@@ -31,7 +31,7 @@ from .users import ORG_CONNECTIONS_WRITE, ORG_MANAGEMENT
 
 __all__ = [
     "PERSON_RISK",
-    "SERVICE_ACCOUNT_FIX",
+    "SERVICE_ACCOUNTS_PAGE",
     "app_key_setting",
     "keys_setting",
     "refused_error",
@@ -42,11 +42,8 @@ __all__ = [
 #: Why a person's keys are a risk (the published behaviour), for every message that says so.
 PERSON_RISK = "Datadog deletes every connection a user created when that user's account is deactivated"
 
-#: What to use instead of a person's keys.
-SERVICE_ACCOUNT_FIX = (
-    f"create a service account holding {ORG_CONNECTIONS_WRITE} (Organization Settings > Service Accounts) "
-    "and use an application key of it"
-)
+#: Where a service account's application key comes from.
+SERVICE_ACCOUNTS_PAGE = "Organization Settings > Service Accounts"
 
 _NO_WRITE = f"holds neither {ORG_CONNECTIONS_WRITE} nor the older {ORG_MANAGEMENT}"
 
@@ -89,11 +86,11 @@ def review(alias: str | None, identity: KeysIdentity | None, *, plans_change: bo
     if user.service_account is False:
         diagnostics.warn_once(
             f"person:{user.user_id}",
-            f"the keys of {org_label(alias)} ({keys_setting(alias)}) are those of a person, {user.label}, not "
-            f"of a service account: {PERSON_RISK}, so the connections made with these keys disappear when "
-            f"{user.label}'s account is deactivated (someone leaving the company). To fix: {SERVICE_ACCOUNT_FIX}, "
-            f"in {identity.text}, as {app_key_setting(alias)}; `dd-org-connections list` marks the connections "
-            "at risk.",
+            f"the keys of {org_label(alias)} ({keys_setting(alias)}) are those of a person, {user.label}, not of "
+            f"a service account: {PERSON_RISK}, so the connections made with them go when this person's account "
+            f"is deactivated. To fix: set {app_key_setting(alias)} to an application key of a service account "
+            f"of {identity.text} holding {ORG_CONNECTIONS_WRITE} ({SERVICE_ACCOUNTS_PAGE}); "
+            "`dd-org-connections list` marks the connections at risk.",
         )
     if plans_change and user.can_write is False:
         diagnostics.warn_once(
