@@ -37,7 +37,7 @@ from . import (
 )
 from .findings import Adoption, Findings, compare, plan_adoptions
 from .sources import Actual, Declared, InputError, KeyOptions, StackExport, fetch_view, key_sets, read_export
-from .views import adopt_block, clean, table, when
+from .views import adopt_block, clean, connection_json, creator_text, table, when
 
 __all__ = ["load_actual", "load_exports", "reconcile_command", "stack_options"]
 
@@ -165,6 +165,12 @@ def render_report(exports: Sequence[StackExport], actual: Actual, found: Finding
         ["ID", "HELD BY"],
         [[i, "; ".join(_where(d) for d in ds)] for i, ds in found.shared],
     )
+    section(
+        "AT RISK: made by a person (Datadog deletes them when that account is deactivated; not drift)",
+        ["ID", "SOURCE", "SINK", "CREATED BY"],
+        [[c.id, org_label(c.source_org_id, names), org_label(c.sink_org_id, names), creator_text(c)]
+         for c in found.at_risk],
+    )  # fmt: skip
     section(
         "UNCHECKED: no keys given for either org",
         ["ID", "HELD BY", "SOURCE", "SINK"],
@@ -305,6 +311,7 @@ def render_json(
         "shared": [{"id": i, "held_by": [_declared_json(d) for d in ds]} for i, ds in found.shared],
         "unchecked": [_declared_json(d) for d in found.unchecked],
         "orgs_without_keys": [{"id": o, "name": names.get(o)} for o in found.orgs_without_keys],
+        "at_risk": [connection_json(c, None) for c in found.at_risk],
         "revoked": list(revoked),
         "adoption_code": code,
     }
