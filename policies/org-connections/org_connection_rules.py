@@ -562,7 +562,7 @@ def check_creator(conn: Connection, _settings: CreatorSettings) -> list[str]:
     who = conn.created_by if isinstance(conn.created_by, str) else "a person"
     return [
         f"[{CREATOR_POLICY}] {conn.label} was made by {who}, a person, not a service account: Datadog "
-        "deletes every connection a user created when that user's account is deactivated. Fix: set the "
+        "removes every connection a user made when that user's account is deactivated. Fix: set the "
         "stack's application key to a service account's (datadog:appKey, or orgConnections:orgs.<alias>.appKey), "
         f"then recreate the connection with it: `pulumi up --replace <urn of {conn.name}>` (data stops "
         "flowing for the seconds between the delete and the create)."

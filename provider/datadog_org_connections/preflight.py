@@ -32,6 +32,7 @@ from .users import ORG_CONNECTIONS_WRITE, ORG_MANAGEMENT
 __all__ = [
     "PERSON_RISK",
     "SERVICE_ACCOUNTS_PAGE",
+    "SUMMARY_WORDS",
     "app_key_setting",
     "keys_setting",
     "refused_error",
@@ -40,12 +41,16 @@ __all__ = [
 ]
 
 #: Why a person's keys are a risk (the published behaviour), for every message that says so.
-PERSON_RISK = "Datadog deletes every connection a user created when that user's account is deactivated"
+PERSON_RISK = "Datadog removes every connection a user made when that user's account is deactivated"
 
 #: Where a service account's application key comes from.
 SERVICE_ACCOUNTS_PAGE = "Organization Settings > Service Accounts"
 
 _NO_WRITE = f"holds neither {ORG_CONNECTIONS_WRITE} nor the older {ORG_MANAGEMENT}"
+
+#: Words of Pulumi's own summary ("+ 2 created", "1 to delete"...), which scripts and people read in
+#: the same output: the warnings never use them, so that they cannot be mistaken for a change.
+SUMMARY_WORDS = ("create", "update", "replace", "delete")
 
 
 def keys_setting(alias: str | None) -> str:
@@ -95,11 +100,11 @@ def review(alias: str | None, identity: KeysIdentity | None, *, plans_change: bo
     if plans_change and user.can_write is False:
         diagnostics.warn_once(
             f"write:{user.user_id}",
-            f"`pulumi up` would be refused: this plan creates, updates or replaces connections of "
-            f"{org_label(alias)}, and its keys ({keys_setting(alias)}) belong to {user.label}, who {_NO_WRITE} "
-            "(the permission to create, update and delete connections). A preview only reads: it passes. "
-            f"To fix before `pulumi up`: set {app_key_setting(alias)} to the application key of a user holding "
-            f"{ORG_CONNECTIONS_WRITE} (a service account's), or grant it to a role of {user.label}.",
+            f"`pulumi up` would be refused: this plan changes connections of {org_label(alias)}, and its keys "
+            f"({keys_setting(alias)}) belong to {user.label}, who {_NO_WRITE} (the permission to change "
+            "connections). A preview only reads: it passes. To fix before `pulumi up`: set "
+            f"{app_key_setting(alias)} to the application key of a user holding {ORG_CONNECTIONS_WRITE} (a service "
+            f"account's), or grant it to a role of {user.label}.",
         )
 
 

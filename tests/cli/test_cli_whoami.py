@@ -27,7 +27,7 @@ def test_whoami_of_a_person_says_the_risk(emulator: EmulatorControl) -> None:
     shown = fields(result.out)
     assert shown["org"] == f"hub ({HUB.id})"
     assert shown["user"] == f"{HUB.user_name} ({HUB.user_id})"
-    assert shown["kind"].startswith("person") and "deletes every connection a user created" in shown["kind"]
+    assert shown["kind"].startswith("person") and "removes every connection a user made" in shown["kind"]
     assert shown["permissions"] == "org_connections_read: no, org_connections_write: no, org_management: yes"
     assert shown["a stack can"].startswith("preview, up (create, update, delete), refresh and destroy")
     assert "at risk (created by a person)" in shown["a stack can"]

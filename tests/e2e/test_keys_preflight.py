@@ -100,9 +100,7 @@ def test_a_persons_keys_are_warned_once_per_org_and_service_accounts_keys_are_no
     preview = project.pulumi("preview").stdout
     assert persons_warned(preview) == people, preview
     warning = next(line for line in diagnostics(preview) if HUB.user_name in line)
-    assert (
-        "Datadog deletes every connection a user created when that user's account is deactivated" in warning
-    )
+    assert "Datadog removes every connection a user made when that user's account is deactivated" in warning
     assert "service account" in warning and "datadog:appKey" in warning
     up = project.up()
     assert persons_warned(up) == people, up

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from datadog_org_connections.emulator import Emulator
+from datadog_org_connections.preflight import SUMMARY_WORDS
 from support.emulator_control import EmulatorControl
 from support.fake_engine import FakeEngine
 from support.fake_server import Canned, FakeServer, Recorded
@@ -67,8 +68,7 @@ def test_a_persons_keys_warn_once_per_process_and_a_service_accounts_do_not(
         (warning,) = engine.warnings()
         assert HUB.user_name in warning and "datadog:apiKey/appKey" in warning
         assert (
-            "Datadog deletes every connection a user created when that user's account is deactivated"
-            in warning
+            "Datadog removes every connection a user made when that user's account is deactivated" in warning
         )
         assert "service account" in warning and "datadog:appKey" in warning
         assert _calls(emulator).count("GET /api/v2/current_user") == 1
@@ -124,6 +124,8 @@ def test_read_only_keys_pass_the_preview_with_a_warning_and_up_is_refused_before
         assert host.check({}, NEWS)[1] == []
         assert host.diff(existing["id"], held, {**held, "connection_types": ["logs", "metrics"]}).changes == 2
         (refusal,) = [w for w in engine.warnings() if "would be refused" in w]
+        for warning in engine.warnings():  # never the words of Pulumi's summary ("+ 1 created"...)
+            assert not [word for word in SUMMARY_WORDS if word in warning.lower()], warning
         assert (
             HUB_READER.name in refusal and "org_connections_write" in refusal and "org_management" in refusal
         )
