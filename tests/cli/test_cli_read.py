@@ -67,7 +67,7 @@ def test_list_table_shows_outgoing_and_incoming(emulator: EmulatorControl) -> No
         "CREATED AT": rows[out_conn["id"]]["CREATED AT"],
         "CREATED BY": "admin@hub.acme.test (person: at risk)",
     }
-    assert result.err.startswith("note: 1 connection(s) made by a person (at risk): Datadog deletes every")
+    assert result.err.startswith("note: 1 connection(s) made by a person (at risk): Datadog removes every")
     assert rows[out_conn["id"]]["CREATED AT"].endswith(" UTC")
     assert out_conn["attributes"]["created_at"][:10] in rows[out_conn["id"]]["CREATED AT"]
     incoming = rows[in_conn["id"]]
