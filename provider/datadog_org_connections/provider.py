@@ -11,6 +11,10 @@ else); a refresh lists each source org's connections once (ceil(N/1000) requests
 whatever the number of resources; a preview that creates or moves a connection checks the sink
 against the account's orgs once per org and process (1 GET).
 
+What the keys may do is checked before planning or acting (preflight.py): keys of nobody fail the
+check; keys that cannot write warn when the plan changes connections and are refused before
+create/update/delete send anything; a person's keys warn (their connections die with their account).
+
 Identity before action (nothing is adopted, updated, deleted or dropped from the state on a guess):
 - the keys' org must be the one the connection comes from (diff: else the preview fails naming
   both orgs) or one of its two orgs (read, update, delete: else the command fails and the state
