@@ -2,8 +2,9 @@
 
     pulumi preview --policy-pack policies/org-connections [--policy-pack-config config.json]
 
-Four policies, each mandatory unless the config says otherwise (docs/policies.md):
-audit-sinks-allow-listed, max-sinks-per-source, declared-topology, no-production-to-non-production.
+Five policies (docs/policies.md): audit-sinks-allow-listed, max-sinks-per-source, declared-topology,
+no-production-to-non-production (mandatory unless the config says otherwise), and
+created-by-service-account (advisory unless the config says otherwise).
 The rule logic is in `org_connection_rules.py` (plain functions); this file wires it to the engine.
 """
 
@@ -119,6 +120,25 @@ def _validate_sink_limit(args: StackValidationArgs, report_violation: ReportViol
         report_violation(message, urn)
 
 
+def _validate_creators(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """On the stack's resources as they end (their outputs): existing connections' creators."""
+    conns = [
+        conn
+        for r in args.resources
+        if (conn := _connection(r.resource_type, r.urn, r.name, r.props)) is not None
+    ]
+    if not conns:
+        return
+    try:
+        settings = rules.creator_settings(args.get_config() or {})
+    except rules.ConfigError as exc:
+        report_violation(str(exc), None)
+        return
+    for conn in conns:
+        for message in rules.check_creator(conn, settings):
+            report_violation(message, conn.urn)
+
+
 POLICIES = [
     _resource_policy(
         rules.AUDIT_POLICY,
@@ -168,6 +188,16 @@ POLICIES = [
         },
     ),
 ]
+
+POLICIES.append(
+    StackValidationPolicy(
+        name=rules.CREATOR_POLICY,
+        description="Connections are made by service accounts: a person's are deleted with their account.",
+        validate=_validate_creators,
+        enforcement_level=EnforcementLevel.ADVISORY,
+        config_schema=_schema({}),
+    )
+)
 
 PolicyPack(
     name="org-connections",

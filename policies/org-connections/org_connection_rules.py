@@ -24,6 +24,7 @@ AUDIT_POLICY: Final = "audit-sinks-allow-listed"
 LIMIT_POLICY: Final = "max-sinks-per-source"
 TOPOLOGY_POLICY: Final = "declared-topology"
 PRODUCTION_POLICY: Final = "no-production-to-non-production"
+CREATOR_POLICY: Final = "created-by-service-account"
 
 #: Published limit: a non-Enterprise org can share with at most 5 other orgs.
 DEFAULT_MAX_SINKS: Final = 5
@@ -55,12 +56,19 @@ class PropertyNames(NamedTuple):
     connection_types: str
     source_org: str | None
     source_org_id: str
+    created_by: str | None = None
+    created_by_service_account: str | None = None
 
 
 #: Engine type tokens of the resources the pack checks.
 RESOURCE_TYPES: Final[Mapping[str, PropertyNames]] = {
     "pulumi-python:dynamic/datadog:OrgConnection": PropertyNames(
-        "sink_org_id", "connection_types", "source_org", "source_org_id"
+        "sink_org_id",
+        "connection_types",
+        "source_org",
+        "source_org_id",
+        "created_by",
+        "created_by_service_account",
     ),
     # pulumi_datadog.OrgConnection (Terraform-bridged, camelCase): always from the provider's org.
     "datadog:index/orgConnection:OrgConnection": PropertyNames(
@@ -88,6 +96,8 @@ class Connection:
     connection_types: tuple[str | Unknown, ...] | Unknown
     source_org: str | Unknown | None = None
     source_org_id: str | Unknown | None = None  # an output: known once the connection exists
+    created_by: str | Unknown | None = None  # outputs, known once the connection exists:
+    created_by_service_account: bool | Unknown | None = None  # None: unknown (or not our type)
 
     @property
     def stack(self) -> str:
@@ -150,7 +160,17 @@ def connection_from_props(
         connection_types=types,
         source_org=_text(props.get(names.source_org)) if names.source_org else None,
         source_org_id=_text(props.get(names.source_org_id)),
+        created_by=_text(props.get(names.created_by)) if names.created_by else None,
+        created_by_service_account=_flag(props.get(names.created_by_service_account))
+        if names.created_by_service_account
+        else None,
     )
+
+
+def _flag(value: Any) -> bool | Unknown | None:
+    if isinstance(value, (bool, Unknown)):
+        return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -424,6 +444,19 @@ def production_settings(raw: Mapping[str, Any]) -> ProductionSettings:
     )
 
 
+@dataclass(frozen=True)
+class CreatorSettings:
+    """Config of `created-by-service-account`: only the settings every policy takes."""
+
+    directory: OrgDirectory
+
+
+def creator_settings(raw: Mapping[str, Any]) -> CreatorSettings:
+    """No settings of its own; the level (advisory by default) is set as for every policy."""
+    _check_settings(CREATOR_POLICY, raw, ())
+    return CreatorSettings(directory_from_config(CREATOR_POLICY, raw))
+
+
 # --- Checks ---------------------------------------------------------------------------------
 
 
@@ -514,4 +547,23 @@ def check_production(conn: Connection, settings: ProductionSettings) -> list[str
         f"{prod}, with {d.describe(sink)}, tagged {nonprod}. Fix: point sink_org_id at an org that is "
         f"not tagged {nonprod}, remove the connection, or correct orgTags of policy "
         f"{PRODUCTION_POLICY} in the policy pack config."
+    ]
+
+
+def check_creator(conn: Connection, _settings: CreatorSettings) -> list[str]:
+    """An existing connection was made by a service account (its `created_by_service_account`
+    output); a person's connection is deleted by Datadog when that person's account is deactivated.
+
+    Reads outputs: a connection not created yet, or whose creator's kind the API did not say,
+    passes (nothing provable).
+    """
+    if conn.created_by_service_account is not False:
+        return []
+    who = conn.created_by if isinstance(conn.created_by, str) else "a person"
+    return [
+        f"[{CREATOR_POLICY}] {conn.label} was made by {who}, a person, not a service account: Datadog "
+        "removes every connection a user made when that user's account is deactivated. Fix: set the "
+        "stack's application key to a service account's (datadog:appKey, or orgConnections:orgs.<alias>.appKey), "
+        f"then recreate the connection with it: `pulumi up --replace <urn of {conn.name}>` (data stops "
+        "flowing for the seconds between the delete and the create)."
     ]

@@ -197,14 +197,16 @@ class OrgConnectionsClient:
         source_org_id: str | None = None,
         limit: int = 1000,
         offset: int = 0,
+        policy: RetryPolicy | None = None,
     ) -> ConnectionPage:
         """Fetch one page of the connections the current org takes part in.
 
         ``sink_org_id`` / ``source_org_id`` filter server-side; ``limit`` / ``offset`` page.
+        ``policy`` replaces the client's retries for this call (e.g. fail fast at preview).
         """
         op = _list_op("list org connections", sink_org_id, source_org_id)
         return self._list_page(
-            self._transport.call(op),
+            self._transport.call(op, policy=policy),
             sink_org_id=sink_org_id,
             source_org_id=source_org_id,
             limit=limit,

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from .client import OrgConnectionsClient
-from .errors import DatadogError
+from .errors import DatadogError, ForbiddenError
 from .identity import KeysIdentity
 from .journal import Journal, settle_held
 from .models import Connection, CurrentUser, ManagedOrgs
@@ -25,6 +25,25 @@ __all__ = ["PROBE_POLICY", "Deployment", "OrgHandle"]
 
 #: Preview-time lookups fail fast: a broken org listing must not hold `pulumi preview` for minutes.
 PROBE_POLICY = RetryPolicy(max_attempts=2, max_retry_seconds=5.0)
+
+
+def _refused_twice(client: OrgConnectionsClient, first: ForbiddenError) -> str:
+    """After current_user's 403: the proof that the keys authenticate as nobody (the two refusals'
+    texts) when the connections list refuses them too; "" when it does not (a scoped key) or fails
+    otherwise (unproven: the preflight then says nothing)."""
+    try:
+        client.list_page(limit=1, policy=PROBE_POLICY)
+    except ForbiddenError as second:
+        return f"GET /api/v2/current_user {_answer(first)} and GET /api/v2/org_connections {_answer(second)}"
+    except DatadogError:
+        return ""
+    return ""
+
+
+def _answer(exc: ForbiddenError) -> str:
+    """``answered 403 (Forbidden)``: the status and the API's own texts."""
+    texts = f" ({'; '.join(exc.api_errors)})" if exc.api_errors else ""
+    return f"answered {exc.status}{texts}"
 
 
 class _Listing:
@@ -104,7 +123,10 @@ class Deployment:
 
     def identity(self, alias: str | None) -> KeysIdentity:
         """Who `alias`'s keys are (see identity.py): one lookup per org and process, never raising for
-        an API failure (the org is then unknown); a ConfigurationError when the alias has no keys."""
+        an API failure (the org is then unknown); a ConfigurationError when the alias has no keys.
+
+        This is the preflight of every command (preflight.py reads it): current_user (1 request);
+        when it answers 403, the connections list (limit 1) tells refused keys from a scoped key."""
         org = self.org(alias)
         with self._lock:
             lock = self._identity_locks.setdefault(alias, threading.Lock())
@@ -114,19 +136,29 @@ class Deployment:
                 return cached
             failures: list[str] = []
             user: CurrentUser | None = None
+            refused = ""
             try:
                 user = org.client.get_current_user(policy=PROBE_POLICY)
+            except ForbiddenError as exc:
+                failures.append(str(exc))
+                refused = _refused_twice(org.client, exc)
             except DatadogError as exc:
                 failures.append(str(exc))
             listing: ManagedOrgs | None = None
-            if user is None or not user.org_id:
+            if not refused and (user is None or not user.org_id):
                 try:
                     listing = self.orgs(alias)
                 except DatadogError as exc:
                     failures.append(str(exc))
-            found = KeysIdentity.learnt(org.credentials, user, listing, failures)
+            found = KeysIdentity.learnt(org.credentials, user, listing, failures, refused)
             self._identities[alias] = found
             return found
+
+    def known_identity(self, alias: str | None) -> KeysIdentity | None:
+        """Who `alias`'s keys are if this process already looked (no request): create, update and
+        delete follow the check and diff of the same process, and stay at one request each."""
+        with self._lock:
+            return self._identities.get(alias)
 
     # --- reads -------------------------------------------------------------------------------------
 

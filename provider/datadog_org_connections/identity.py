@@ -14,6 +14,12 @@ How the org is learnt (one request per org and provider process, the preflight's
 3. if both fail, the org is unknown: checks built on it fail open (they act as before, and their
    messages say the keys' org could not be learnt).
 
+Keys that authenticate as nobody are told apart from keys merely refused one endpoint: current_user
+needs no permission, so its 403 is a strong sign, but an application key scoped to fewer
+permissions may be refused there and not elsewhere. Only when a second endpoint refuses them too
+(the connections list, one entry: ``refused``) are the keys proven bad; step 2 is then skipped
+(it would be refused as well). Two requests in that case, one otherwise.
+
 Two aliases whose keys share an API key belong to one org (an API key is an org's): the
 ``fingerprint`` tells that even when the org is unknown.
 """
@@ -50,6 +56,9 @@ class KeysIdentity:
     org_name: str = ""
     user: CurrentUser | None = None  # from current_user; None when it failed
     unknown_because: str = ""  # why the org could not be learnt
+    #: Why the keys are proven to authenticate as nobody (current_user and a second endpoint both
+    #: refused them: the API's texts); "" when not proven.
+    refused: str = ""
 
     @classmethod
     def learnt(
@@ -58,8 +67,10 @@ class KeysIdentity:
         user: CurrentUser | None,
         orgs: ManagedOrgs | None,
         failures: list[str],
+        refused: str = "",
     ) -> KeysIdentity:
-        """Build from what the lookups answered (either may be None; `failures` says why)."""
+        """Build from what the lookups answered (either may be None; `failures` says why; `refused`:
+        the proof that the keys authenticate as nobody, if any)."""
         org_id = (user.org_id if user is not None else None) or (orgs.current_id if orgs else None)
         name = (user.org_name if user is not None else "") or (orgs.current.name if orgs else "")
         return cls(
@@ -68,6 +79,7 @@ class KeysIdentity:
             name,
             user,
             "" if org_id else "; ".join(failures) or "the API did not say",
+            refused,
         )
 
     @property

@@ -11,6 +11,10 @@ else); a refresh lists each source org's connections once (ceil(N/1000) requests
 whatever the number of resources; a preview that creates or moves a connection checks the sink
 against the account's orgs once per org and process (1 GET).
 
+What the keys may do is checked before planning or acting (preflight.py): keys of nobody fail the
+check; keys that cannot write warn when the plan changes connections and are refused before
+create/update/delete send anything; a person's keys warn (their connections die with their account).
+
 Identity before action (nothing is adopted, updated, deleted or dropped from the state on a guess):
 - the keys' org must be the one the connection comes from (diff: else the preview fails naming
   both orgs) or one of its two orgs (read, update, delete: else the command fails and the state
@@ -47,7 +51,6 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.runtime import rpc
 
 from .advice import (
     RECORDED_CONFIG,
@@ -66,15 +69,9 @@ from .errors import ConfigurationError, ConflictError, DatadogError, NotFoundErr
 from .identity import KeysIdentity, org_text
 from .journal import Entry, Journal
 from .models import UUID_RE, Connection
-from .schema import (
-    INPUTS,
-    OWNER_INPUT,
-    SECRETS_INPUT,
-    changed_inputs,
-    check_inputs,
-    is_unknown,
-    secret_values,
-)
+from .outputs import creator_is_service_account, outputs, refreshed_inputs, secret_outputs
+from .preflight import keys_setting, require_write, review
+from .schema import INPUTS, OWNER_INPUT, changed_inputs, check_inputs, is_unknown, secret_values
 from .stack_config import KEYS as STACK_CONFIG_KEYS
 from .stack_config import ORGS_KEY, StackConfig
 
@@ -112,48 +109,6 @@ def _one_line_errors(method: F) -> F:
             raise error from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _keys_text(alias: str | None) -> str:
-    """The config keys holding an alias's keys."""
-    return "datadog:apiKey/appKey" if alias is None else f"{ORGS_KEY}.{alias}.apiKey/.appKey"
-
-
-def _outputs(
-    conn: Connection, inputs: Mapping[str, Any], adopted: str | None, known: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """The resource outputs: the inputs echoed (diff only sees outputs), then the connection as the API
-    says; names the answer lacks (a PATCH answer carries none) are kept from `known` (the old outputs)."""
-    known = known or {}
-    outs: dict[str, Any] = {spec.name: inputs.get(spec.name) for spec in INPUTS}
-    outs.update(
-        source_org_id=conn.source_org_id,
-        source_org_name=conn.source_org_name or known.get("source_org_name") or "",
-        sink_org_id=conn.sink_org_id,
-        sink_org_name=conn.sink_org_name or known.get("sink_org_name") or "",
-        connection_types=sorted(conn.connection_types),
-        created_at=conn.created_at,
-        created_by=conn.created_by_name or known.get("created_by") or conn.created_by_id,
-        created_by_id=conn.created_by_id,
-        adopted=adopted,
-    )
-    return _secret_outputs(outs)
-
-
-def _secret_outputs(outs: dict[str, Any]) -> dict[str, Any]:
-    """Outputs derived from a secret input are stored as secrets too (the sink's name, when the sink is)."""
-    secrets = outs.get(SECRETS_INPUT)
-    if isinstance(secrets, list) and "sink_org_id" in secrets and outs.get("sink_org_name"):
-        outs["sink_org_name"] = rpc.wrap_rpc_secret(outs["sink_org_name"])
-    return outs
-
-
-def _refreshed_inputs(conn: Connection, props: Mapping[str, Any]) -> dict[str, Any]:
-    """The inputs as the API holds them, for later diffs: what native providers return from Read, so
-    that `ignore_changes` keeps a value refresh saw (without it, `up` restores the declared value)."""
-    inputs = {spec.name: props.get(spec.name) for spec in INPUTS}
-    inputs.update(sink_org_id=conn.sink_org_id.lower(), connection_types=sorted(conn.connection_types))
-    return {name: value for name, value in inputs.items() if value is not None}
 
 
 class OrgConnectionProvider(ResourceProvider):
@@ -196,6 +151,8 @@ class OrgConnectionProvider(ResourceProvider):
         if failures:
             return CheckResult(inputs, failures)
         sink, alias = inputs.get("sink_org_id"), inputs.get("source_org")
+        if not is_unknown(alias):
+            review(alias, self._identity(alias), plans_change=not _olds)  # see preflight.py
         if not isinstance(sink, str) or is_unknown(sink) or is_unknown(alias):
             return CheckResult(inputs, failures)
         existing = bool((_olds or {}).get("sink_org_id"))  # the state holds this resource (old inputs)
@@ -246,6 +203,9 @@ class OrgConnectionProvider(ResourceProvider):
         ``org_connections_write`` (a read-only preview in CI) may not list orgs at all: then the check
         passes, and a wrong sink gets the API's own 404 at create.
         """
+        identity = self._identity(alias)
+        if identity is not None and identity.user is not None and identity.user.can_write is False:
+            return None  # GET /api/v2/org needs the write permission these keys lack: it would be refused
         try:
             orgs = self.deployment.orgs(alias)
         except (ConfigurationError, TransportError) as exc:
@@ -287,6 +247,8 @@ class OrgConnectionProvider(ResourceProvider):
                 raise self._keys_moved(_id, olds, alias, identity)
             if replaces == ["source_org"] and same_org:
                 replaces = []  # another alias of the same org: the connection stays, the state records it
+            updates = any(spec.effect == "update" for spec in changed)
+            review(alias, identity, plans_change=bool(replaces) or updates)  # see preflight.py
         if replaces:
             self.deployment.replacing(owner, _id)
             self._check_adopt_id_for_replacement(_id, news)
@@ -306,9 +268,9 @@ class OrgConnectionProvider(ResourceProvider):
             "keeping datadog:apiKey/appKey for the old org until that `pulumi up` has run"
         )
         return OrgConnectionError(
-            f"the keys of {org_label(alias)} ({_keys_text(alias)}) now belong to {identity.text}, but connection "
+            f"the keys of {org_label(alias)} ({keys_setting(alias)}) now belong to {identity.text}, but connection "
             f"{conn_id} joins {source} -> {sink}: acting with these keys would leave it orphaned and make a "
-            f"connection from the wrong org. To fix: put the keys of {source} back in {_keys_text(alias)}; "
+            f"connection from the wrong org. To fix: put the keys of {source} back in {keys_setting(alias)}; "
             f"to move the connection to {identity.text} instead, {move} (the replacement deletes the old "
             "connection with the old org's keys)."
         )
@@ -350,6 +312,8 @@ class OrgConnectionProvider(ResourceProvider):
         if adopt_id and adopt_id.lower() == self.deployment.replaced_by(owner):
             adopt_id = None  # it names the connection this replacement deleted: create the new one
         action, adopted = "create org connection", None
+        if not adopt_id:
+            self._require_write(action, alias, sink)
         self.deployment.mutated()
         try:
             client = self.deployment.client(alias)
@@ -360,11 +324,25 @@ class OrgConnectionProvider(ResourceProvider):
                 conn, adopted = self._create_or_adopt(props, sink, types)
             if sorted(conn.connection_types) != types:
                 action = f"set connection_types of adopted org connection {conn.id}"
+                self._require_write(action, alias, sink)
                 conn = client.update_connection(conn.id, types)
         except DatadogError as exc:
             raise explain(exc, action, alias, sink) from None
         self.deployment.made(conn.id)
-        return CreateResult(conn.id, _outputs(conn, props, adopted))
+        identity = self.deployment.known_identity(alias)
+        made_here = adopted in (None, "earlier-create")
+        user = identity.user if identity is not None else None
+        service_account = creator_is_service_account(conn, user, made_here)
+        return CreateResult(conn.id, outputs(conn, props, adopted, service_account=service_account))
+
+    def _require_write(self, action: str, alias: str | None, sink: object, recorded: bool = False) -> None:
+        """Before the first request that changes anything: refuse keys proven unable to (preflight.py).
+
+        Only what this process already learnt is used (the engine checks every resource of the program
+        before changing any), so that a change stays one request: `pulumi destroy`, which checks
+        nothing, gets the API's own answer."""
+        where = f"{org_label(alias)} -> sink org {sink}" if sink else org_label(alias)
+        require_write(action, where, alias, self.deployment.known_identity(alias), recorded)
 
     def _create_or_adopt(
         self, props: dict[str, Any], sink: str, types: list[str]
@@ -515,8 +493,8 @@ class OrgConnectionProvider(ResourceProvider):
             ) from None
         self.deployment.held(id_, props.get(OWNER_INPUT))
         if conn is not None:
-            outs = _outputs(conn, props, props.get("adopted"), props)
-            return ReadResult(conn.id, outs, _refreshed_inputs(conn, props) if source else None)
+            outs = outputs(conn, props, props.get("adopted"), props)
+            return ReadResult(conn.id, outs, refreshed_inputs(conn, props) if source else None)
         if source:
             self._require_party(id_, props, "refresh")
             return ReadResult("", {})
@@ -540,7 +518,7 @@ class OrgConnectionProvider(ResourceProvider):
             return True
         raise OrgConnectionError(
             f"{command} cannot tell whether connection {conn_id} still exists: the keys of {org_label(alias)} "
-            f"({_keys_text(alias)}) now belong to {identity.text}, and this connection joins "
+            f"({keys_setting(alias)}) now belong to {identity.text}, and this connection joins "
             f"{org_text(source, props.get('source_org_name') or '')} -> "
             f"{org_text(sink, props.get('sink_org_name') or '')}. Nothing was changed. To fix: use the keys of "
             f"one of these orgs; {RECORDED_CONFIG}."
@@ -570,7 +548,8 @@ class OrgConnectionProvider(ResourceProvider):
             outs.update(
                 {spec.name: news.get(spec.name) for spec in INPUTS if spec.name != "connection_types"}
             )
-            return UpdateResult(_secret_outputs(outs))
+            return UpdateResult(secret_outputs(outs))
+        self._require_write(f"update org connection {id_}", alias, news.get("sink_org_id"))
         self.deployment.mutated()
         try:
             conn = self.deployment.client(alias).update_connection(id_, types)
@@ -584,7 +563,7 @@ class OrgConnectionProvider(ResourceProvider):
             ) from None
         except DatadogError as exc:
             raise explain(exc, f"update org connection {id_}", alias, news.get("sink_org_id")) from None
-        return UpdateResult(_outputs(conn, news, olds.get("adopted"), olds))
+        return UpdateResult(outputs(conn, news, olds.get("adopted"), olds))
 
     @_one_line_errors
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -597,9 +576,12 @@ class OrgConnectionProvider(ResourceProvider):
             return
         alias = props.get("source_org")
         self.deployment.settle(id_)
-        self.deployment.mutated()
         deleted = False
         try:
+            self._require_write(
+                f"delete org connection {id_}", alias, props.get("sink_org_id"), recorded=True
+            )
+            self.deployment.mutated()
             if not self.deployment.client(alias).delete_connection(id_, missing_ok=True):
                 self._confirm_gone(id_, props, "delete")  # 404: gone, once proven
             deleted = True

@@ -214,6 +214,10 @@ class OrgConnection(Resource, module="datadog", name="OrgConnection"):
     """The user who made the connection (name, or id when the API gives no name)."""
     created_by_id: pulumi.Output[str]
     """UUID of the user who made the connection."""
+    created_by_service_account: pulumi.Output[bool | None]
+    """Whether the user who made the connection is a service account: True, False (a person: Datadog
+    deletes the connection when that person's account is deactivated), or None (unknown: the API did
+    not say). From the keys that created it, and from the connection list at refresh."""
     adopted: pulumi.Output[str | None]
     """How this resource took the connection over: None (it created it), "existing" (adopt_existing),
     "id" (adopt_id), "earlier-create" (made by an earlier `pulumi up` of this same resource, on this

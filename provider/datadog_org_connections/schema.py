@@ -182,6 +182,7 @@ OUTPUTS: tuple[str, ...] = (
     "created_at",
     "created_by",
     "created_by_id",
+    "created_by_service_account",
     "adopted",
 )
 

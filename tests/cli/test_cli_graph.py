@@ -23,18 +23,19 @@ from cli_helpers import one_error_line_of, run
 from datadog_org_connections.cli.graph import Edge, Graph, to_dot, to_mermaid
 from support.emulator_control import EmulatorControl
 from support.pulumi_cli import PulumiCLI, find_pulumi
-from support.seed import HUB, SPOKE_AP, SPOKE_EU, SPOKE_US
+from support.seed import HUB, SPOKE_AP, SPOKE_EU, SPOKE_US, service_account_of
 
 H, EU, US, AP = (o.id.replace("-", "") for o in (HUB, SPOKE_EU, SPOKE_US, SPOKE_AP))
 
 
 def seed(emulator: EmulatorControl) -> None:
-    """hub -> spoke-eu (logs, metrics), spoke-us -> hub (audit), hub -> spoke-ap (logs)."""
+    """hub -> spoke-eu (logs, metrics), spoke-us -> hub (audit), hub -> spoke-ap (logs): made by the
+    source orgs' service accounts (a person's connections are marked at risk: see the drift test)."""
     for n, (source, sink, types) in enumerate(
         [(HUB, SPOKE_EU, ["metrics", "logs"]), (SPOKE_US, HUB, ["audit"]), (HUB, SPOKE_AP, ["logs"])], start=1
     ):
         body = {"id": f"00000000-0000-4000-8000-00000000000{n}", "source": source.id, "sink": sink.id,
-                "connection_types": types}  # fmt: skip
+                "connection_types": types, "created_by": service_account_of(source).name}  # fmt: skip
         requests.post(f"{emulator.url}/_emulator/connections", json=body, timeout=30).raise_for_status()
 
 
@@ -99,8 +100,8 @@ def test_files_by_extension_and_json(emulator: EmulatorControl, tmp_path: Path) 
     assert f"wrote {files[0]}, {files[1]}, {files[2]}" in result.err
     doc = json.loads(result.out)
     assert [o["name"] for o in doc["orgs"]] == ["hub", "spoke-ap", "spoke-eu", "spoke-us"]
-    assert [(c["id"][-1], c["status"], c["connection_types"]) for c in doc["connections"]] == [
-        ("3", "ok", ["logs"]), ("1", "ok", ["logs", "metrics"]), ("2", "ok", ["audit"]),
+    assert [(c["id"][-1], c["status"], c["connection_types"], c["at_risk"]) for c in doc["connections"]] == [
+        ("3", "ok", ["logs"], False), ("1", "ok", ["logs", "metrics"], False), ("2", "ok", ["audit"], False),
     ]  # fmt: skip
     unknown = run("graph", "-o", str(tmp_path / "a.png"), url=emulator.url)
     assert unknown.code == 2 and "pass --format" in unknown.err, unknown
@@ -199,15 +200,16 @@ def test_drift_is_drawn_with_a_legend(
     emulator.delete(ids["to-us"])  # missing: dashed
     emulator.patch(ids["to-hub"], ["logs", "metrics"])  # types differ
     emulator.create(SPOKE_EU.name, SPOKE_AP.id, ["audit"])  # extra: warning colour
+    # The stack's keys and the hand-made connection are spoke-eu's admin's: a person (at risk).
 
     dot = run("graph", str(export), "--format", "dot", url=emulator.url, org=SPOKE_EU)
     assert dot.code == 0, dot
     edges = [line for line in dot.out.splitlines() if line.startswith('  "') and " -> " in line]
     assert edges == [
-        f'  "{SPOKE_EU.id}" -> "{HUB.id}" [label="logs, metrics (declared: logs)", color="#8e44ad", '
-        'fontcolor="#8e44ad", penwidth=2];',
-        f'  "{SPOKE_EU.id}" -> "{SPOKE_AP.id}" [label="audit (not declared)", color="#e67e22", '
-        'fontcolor="#e67e22", penwidth=2];',
+        f'  "{SPOKE_EU.id}" -> "{HUB.id}" [label="logs, metrics (declared: logs) (at risk: made by a person)", '
+        'color="#8e44ad", fontcolor="#8e44ad", penwidth=2];',
+        f'  "{SPOKE_EU.id}" -> "{SPOKE_AP.id}" [label="audit (not declared) (at risk: made by a person)", '
+        'color="#e67e22", fontcolor="#e67e22", penwidth=2];',
         f'  "{SPOKE_EU.id}" -> "{SPOKE_US.id}" [label="metrics (missing)", color="#c0392b", '
         'fontcolor="#c0392b", style=dashed, penwidth=2];',
     ]
@@ -221,8 +223,8 @@ def test_drift_is_drawn_with_a_legend(
 
     mermaid = run("graph", str(export), url=emulator.url, org=SPOKE_EU).out
     e, hub, ap, us = (f"org_{x}" for x in (EU, H, AP, US))
-    assert f'  {e} -->|"logs, metrics (declared: logs)"| {hub}' in mermaid
-    assert f'  {e} -->|"audit (not declared)"| {ap}' in mermaid
+    assert f'  {e} -->|"logs, metrics (declared: logs) (at risk: made by a person)"| {hub}' in mermaid
+    assert f'  {e} -->|"audit (not declared) (at risk: made by a person)"| {ap}' in mermaid
     assert f'  {e} -.->|"metrics (missing)"| {us}' in mermaid
     assert "  linkStyle 1 stroke:#e67e22,color:#e67e22,stroke-width:2px\n" in mermaid
     assert "  linkStyle 2 stroke:#c0392b,color:#c0392b,stroke-width:2px,stroke-dasharray:6 4\n" in mermaid

@@ -8,7 +8,7 @@ import re
 from cli_helpers import run, table_rows
 
 from support.emulator_control import EmulatorControl
-from support.seed import GLOBEX, HUB, SPOKE_AP, SPOKE_EU, SPOKE_US
+from support.seed import GLOBEX, HUB, SPOKE_AP, SPOKE_EU, SPOKE_US, service_account_of
 
 JSON_KEYS = [
     "id",
@@ -23,6 +23,8 @@ JSON_KEYS = [
     "created_at",
     "created_by_id",
     "created_by_name",
+    "created_by_service_account",
+    "at_risk",
 ]
 
 
@@ -48,8 +50,8 @@ def test_list_empty(emulator: EmulatorControl) -> None:
 
 
 def test_list_table_shows_outgoing_and_incoming(emulator: EmulatorControl) -> None:
-    out_conn = emulator.create(HUB.name, SPOKE_EU.id, ["metrics", "logs"])
-    in_conn = emulator.create(SPOKE_US.name, HUB.id, ["audit"])
+    out_conn = emulator.create(HUB.name, SPOKE_EU.id, ["metrics", "logs"])  # by the hub's admin, a person
+    in_conn = emulator.create(SPOKE_US.name, HUB.id, ["audit"], created_by=service_account_of(SPOKE_US).name)
     emulator.create(SPOKE_EU.name, SPOKE_AP.id, ["logs"])  # the hub takes no part: not listed
 
     result = run("list", url=emulator.url)
@@ -63,8 +65,9 @@ def test_list_table_shows_outgoing_and_incoming(emulator: EmulatorControl) -> No
         "OTHER ORG ID": SPOKE_EU.id,
         "TYPES": "logs,metrics",
         "CREATED AT": rows[out_conn["id"]]["CREATED AT"],
-        "CREATED BY": "admin@hub.acme.test",
+        "CREATED BY": "admin@hub.acme.test (person: at risk)",
     }
+    assert result.err.startswith("note: 1 connection(s) made by a person (at risk): Datadog removes every")
     assert rows[out_conn["id"]]["CREATED AT"].endswith(" UTC")
     assert out_conn["attributes"]["created_at"][:10] in rows[out_conn["id"]]["CREATED AT"]
     incoming = rows[in_conn["id"]]
@@ -73,7 +76,7 @@ def test_list_table_shows_outgoing_and_incoming(emulator: EmulatorControl) -> No
         "spoke-us",
         SPOKE_US.id,
     )
-    assert (incoming["TYPES"], incoming["CREATED BY"]) == ("audit", "admin@spoke-us.acme.test")
+    assert (incoming["TYPES"], incoming["CREATED BY"]) == ("audit", "connections-bot@spoke-us.acme.test")
 
 
 def test_list_json_has_stable_keys(emulator: EmulatorControl) -> None:
@@ -97,6 +100,8 @@ def test_list_json_has_stable_keys(emulator: EmulatorControl) -> None:
         "created_at": out_conn["attributes"]["created_at"],
         "created_by_id": out_conn["relationships"]["created_by"]["data"]["id"],
         "created_by_name": "admin@hub.acme.test",
+        "created_by_service_account": False,
+        "at_risk": True,
     }
     assert items[in_conn["id"]]["direction"] == "incoming"
     assert items[in_conn["id"]]["other_org_id"] == SPOKE_US.id

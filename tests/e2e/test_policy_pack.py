@@ -18,7 +18,7 @@ import pytest
 
 from support.emulator_control import EmulatorControl
 from support.pulumi_cli import PulumiCLI, find_pulumi
-from support.seed import ALL_KEYS, HUB, SPOKE_EU, SPOKE_US
+from support.seed import ALL_KEYS, HUB, SPOKE_EU, SPOKE_US, service_account_of
 
 pytestmark = [
     pytest.mark.e2e,
@@ -253,3 +253,29 @@ def test_sample_multi_org_stack_with_the_example_config(tmp_path: Path, emulator
     assert violations(proc.stdout) == [
         f"- [mandatory]  audit-sinks-allow-listed  ({OUR_TYPE}: eu-audit-to-us)"
     ]
+
+
+def test_connections_made_by_a_person_are_reported_advisory_by_default(
+    stack: Stack, emulator: EmulatorControl
+) -> None:
+    """created-by-service-account reads the outputs of existing connections: the stack's keys are
+    spoke-eu's admin's (a person) until a service account's replace them."""
+    code, output = stack.run("up", [connection("eu-to-hub", HUB.id, ["logs"])])
+    assert code == 0, output
+    assert violations(output) == [f"- [advisory]  created-by-service-account  ({OUR_TYPE}: eu-to-hub)"]
+    assert f"OrgConnection 'eu-to-hub' was made by {SPOKE_EU.user_name}, a person" in output
+    assert "`pulumi up --replace <urn of eu-to-hub>`" in output
+
+    mandatory = {"created-by-service-account": "mandatory"}
+    code, output = stack.run("preview", [connection("eu-to-hub", HUB.id, ["logs"])], mandatory)
+    assert code != 0, output
+    assert violations(output) == [f"- [mandatory]  created-by-service-account  ({OUR_TYPE}: eu-to-hub)"]
+
+    # A service account's key: the person's connection goes, the new one passes the mandatory rule.
+    stack.cli.config_set(
+        "dev", stack.dir, "datadog:appKey", service_account_of(SPOKE_EU).app_key, secret=True
+    )
+    code, output = stack.run("up", [connection("eu-to-us", SPOKE_US.id, ["logs"])], mandatory)
+    assert code == 0, output
+    assert violations(output) == []
+    assert emulator.pairs() == [(SPOKE_EU.id, SPOKE_US.id, ("logs",))]

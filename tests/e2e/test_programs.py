@@ -97,10 +97,10 @@ def test_preview_sends_no_mutation_and_up_creates_exactly_the_declared(
     assert conn["sourcePosition"].endswith(f"/programs/org/__main__.py#{line}"), conn["sourcePosition"]
     assert "datadog_org_connections" not in json.dumps(conn.get("stackTrace", []))
 
-    # Preview of the unchanged stack makes no API request at all.
+    # Preview of the unchanged stack sends one request: who the org's keys are (the preflight).
     emulator.clear_requests()
     project.pulumi("preview", "--expect-no-changes", stack="demo-spoke-eu")
-    assert emulator.requests() == []
+    assert [(r["method"], r["path"]) for r in emulator.requests()] == [("GET", "/api/v2/current_user")]
 
     # A second up changes nothing and sends no mutation.
     emulator.clear_requests()

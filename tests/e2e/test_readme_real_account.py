@@ -132,16 +132,21 @@ def test_readme_steps_create_the_users_own_stacks_and_the_connection(
 
 
 def test_a_read_only_key_is_enough_for_preview_and_refresh(user: UserRepo, emulator: EmulatorControl) -> None:
-    """docs/configuration.md: `org_connections_read` suffices for `pulumi preview` with no change and `refresh`."""
+    """docs/configuration.md: `org_connections_read` suffices for `pulumi preview` and `refresh`; a preview with
+    no change sends one request, who the keys are (the preflight), and warns of nothing but a person's keys."""
     user.pulumi("config", "set", "--stack", "spoke-eu", "--secret", "datadog:appKey", SPOKE_EU_READER_APP_KEY)
     emulator.clear_requests()
-    user.pulumi("preview", "--stack", "spoke-eu", "--expect-no-changes")
-    assert emulator.requests() == []
+    preview = user.pulumi("preview", "--stack", "spoke-eu", "--expect-no-changes")
+    assert [(r["method"], r["path"], r["status"]) for r in emulator.requests()] == [
+        ("GET", "/api/v2/current_user", 200)
+    ]
+    assert "would be refused" not in preview
     # --run-program: refresh with the keys in config, not those recorded by the last `pulumi up`.
     refresh = ("refresh", "--stack", "spoke-eu", "--yes", "--run-program", "--expect-no-changes")
     user.pulumi(*refresh)
     calls = {(r["method"], r["path"], r["status"]) for r in emulator.requests()}
-    assert calls == {("GET", "/api/v2/org_connections", 200)}, calls  # reads only, all allowed
+    assert calls == {("GET", "/api/v2/current_user", 200), ("GET", "/api/v2/org_connections", 200)}, calls
+    # reads only, all allowed
     # The same refresh with a key Datadog refuses fails: the key in config is the one used.
     user.pulumi("config", "set", "--stack", "spoke-eu", "--secret", "datadog:appKey", "0" * 40)
     assert "403" in user.pulumi(*refresh, check=False)

@@ -263,13 +263,18 @@ def test_api_errors_never_carry_keys(emulator: EmulatorControl, shared_emulator:
     with ProviderHost() as provider:
         provider.configure({**SPOKE_EU.config(shared_emulator.url), "datadog:appKey": "f" * 40})
         news = {"sink_org_id": HUB.id, "connection_types": ["logs"]}
-        # 403 on the org listing: the preview check cannot tell, so it passes and create speaks.
-        assert provider.check({}, news)[1] == []
+        # current_user and the list refuse the keys: the preview check fails at once (issue 20) ...
+        with pytest.raises(ProviderError) as at_check:
+            provider.check({}, news)
+        # ... and a create not preceded by a check gets the API's own 403.
         with pytest.raises(ProviderError) as at_create:
+            provider.new_deployment()
             provider.create(news)
-        text = at_create.value.args[0]
-        assert "f" * 40 not in text and SPOKE_EU.api_key not in text
-        assert "HTTP 403" in text and "org_connections_write" in text
+        for error in (at_check, at_create):
+            text = error.value.args[0]
+            assert "f" * 40 not in text and SPOKE_EU.api_key not in text
+        assert "authenticate as nobody" in at_check.value.args[0]
+        assert "HTTP 403" in at_create.value.args[0] and "org_connections_write" in at_create.value.args[0]
 
 
 def test_missing_credentials_name_the_config_keys(emulator: EmulatorControl) -> None:

@@ -95,14 +95,16 @@ def test_child_to_parent_connection_passes_and_is_made(
 def test_read_only_keys_preview_without_failing(
     provider_for: Start, emulator: EmulatorControl, org: Org, reader: str
 ) -> None:
-    """A pull-request preview in CI with org_connections_read only: /api/v2/org answers 403, check passes."""
+    """A pull-request preview in CI with org_connections_read only: check passes. current_user says the
+    user cannot write, so /api/v2/org (which would answer 403) is not even asked."""
     host = provider_for(org, reader)
     assert _check(host, GLOBEX.id) == []
     assert _check(host, SPOKE_US.id) == []
-    org_calls = [r for r in emulator.requests() if r["path"] == "/api/v2/org"]
-    assert org_calls and {r["status"] for r in org_calls} == {403}
-    # The same keys may read: a refresh works; a create is refused naming the write permission.
+    assert [r["path"] for r in emulator.requests()] == ["/api/v2/current_user"]
+    # The same keys may read: a refresh works; a create is refused before sending, naming the permission.
     with pytest.raises(ProviderError) as err:
         host.create({"sink_org_id": SPOKE_US.id, "connection_types": ["logs"]})
-    assert "HTTP 403" in err.value.args[0] and "org_connections_write" in err.value.args[0]
-    assert emulator.pairs() == []
+    assert (
+        "holds neither org_connections_write" in err.value.args[0] and "Nothing was sent" in err.value.args[0]
+    )
+    assert emulator.mutating_requests() == [] and emulator.pairs() == []

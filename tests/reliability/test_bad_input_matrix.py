@@ -105,14 +105,12 @@ CASES = [
     Case(
         "wrong api key",
         config=lambda url: {**SPOKE_EU.config(url), "datadog:apiKey": "0" * 32},
-        error="Forbidden",
-        phase="create",  # a 403 on the org listing may be a missing permission: check passes
+        error="authenticate as nobody",  # current_user and the list refuse it: proven at check
     ),
     Case(
         "keys of two orgs",
         config=lambda url: {**SPOKE_EU.config(url), "datadog:appKey": HUB.app_key},
-        error="Forbidden",
-        phase="create",
+        error="authenticate as nobody",
     ),
     Case(
         "key without any org connections permission",

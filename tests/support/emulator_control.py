@@ -78,9 +78,14 @@ class EmulatorControl:
             for c in self.connections()
         )
 
-    def create(self, source: str, sink: str, types: list[str]) -> dict[str, Any]:
-        """Make a connection out of band (as someone clicking in the UI would)."""
-        body = {"source": source, "sink": sink, "connection_types": types}
+    def create(
+        self, source: str, sink: str, types: list[str], created_by: str | None = None
+    ) -> dict[str, Any]:
+        """Make a connection out of band (as someone clicking in the UI would), by the source org's
+        first user or by ``created_by`` (a user's name or id)."""
+        body: dict[str, Any] = {"source": source, "sink": sink, "connection_types": types}
+        if created_by is not None:
+            body["created_by"] = created_by
         return self._call("POST", "connections", body)["data"]  # type: ignore[no-any-return]
 
     def patch(self, conn_id: str, types: list[str]) -> None:

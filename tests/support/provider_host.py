@@ -50,7 +50,9 @@ class ProviderHost:
     ``pythonpath``: directories the provider process must import from (a provider defined outside
     the installed package, such as the benchmarks' no-op provider). The process gets a journal
     directory of its own (``journal_dir``, ``DDOC_JOURNAL_DIR``) and none of the caller's Datadog
-    or Pulumi environment; its stderr goes to ``stderr_path``.
+    or Pulumi environment; its stderr goes to ``stderr_path``. ``engine``: the engine address the
+    process is started with, as the engine starts plugins (a `FakeEngine`'s, to see the provider's
+    warnings; default: an address where nothing listens).
     """
 
     def __init__(
@@ -59,7 +61,9 @@ class ProviderHost:
         *,
         provider: ResourceProvider | None = None,
         pythonpath: Sequence[str] = (),
+        engine: str = "127.0.0.1:1",
     ) -> None:
+        self.engine = engine
         self.serialized = serialize_provider(provider if provider is not None else OrgConnectionProvider())
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "DATADOG_", "PULUMI_"))}
         self.journal_dir = tempfile.mkdtemp(prefix="ddoc-journal-")
@@ -77,7 +81,7 @@ class ProviderHost:
     def _start(self) -> None:
         with open(self.stderr_path, "ab") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-u", "-m", "pulumi.dynamic", "127.0.0.1:1"],
+                [sys.executable, "-u", "-m", "pulumi.dynamic", self.engine],
                 stdout=subprocess.PIPE, stderr=stderr, env=self._env, text=True,
             )  # fmt: skip
         assert self.proc.stdout is not None
@@ -88,6 +92,11 @@ class ProviderHost:
                 raise RuntimeError(f"provider host did not start: {port!r}\n{f.read()[-4000:]}")
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
+
+    def stderr(self) -> str:
+        """What the provider process wrote to stderr so far."""
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
 
     def close(self) -> None:
         """Stop the provider process."""

@@ -7,6 +7,7 @@ rule's edge cases: unknown values at preview, aliases against UUIDs, config erro
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +305,42 @@ def test_production_rule_with_the_stack_org_and_custom_tags() -> None:
     }
     assert rules.check_production(conn(sink=US), rules.production_settings(raw))
     assert rules.check_production(conn(sink=US, stack="other"), rules.production_settings(raw)) == []
+
+
+# --- created-by-service-account -------------------------------------------------------------
+
+
+def test_creator_outputs_are_read_from_our_resource_only() -> None:
+    urn = f"urn:pulumi:dev::proj::{OURS}::c"
+    props = {
+        "sink_org_id": HUB,
+        "connection_types": ["logs"],
+        "created_by": "jane@x",
+        "created_by_service_account": False,
+    }
+    ours = rules.connection_from_props(OURS, urn, "c", props)
+    assert ours is not None and (ours.created_by, ours.created_by_service_account) == ("jane@x", False)
+    for odd in (None, "false", 0, UNKNOWN):
+        c = rules.connection_from_props(OURS, urn, "c", {**props, "created_by_service_account": odd})
+        assert c is not None and c.created_by_service_account is (UNKNOWN if odd is UNKNOWN else None)
+    bridged = rules.connection_from_props(
+        "datadog:index/orgConnection:OrgConnection", urn, "c", {"sinkOrgId": HUB, "connectionTypes": ["logs"]}
+    )
+    assert bridged is not None and bridged.created_by_service_account is None
+
+
+def test_only_a_connection_known_to_be_made_by_a_person_is_reported() -> None:
+    settings = rules.creator_settings({})
+    base = conn("to-hub")
+    assert rules.check_creator(base, settings) == []  # not created yet, or the API did not say
+    for known in (True, UNKNOWN):
+        assert rules.check_creator(replace(base, created_by_service_account=known), settings) == []
+    [message] = rules.check_creator(
+        replace(base, created_by="jane@x", created_by_service_account=False), settings
+    )
+    assert message.startswith(
+        "[created-by-service-account] OrgConnection 'to-hub' was made by jane@x, a person"
+    )
+    assert "deactivated" in message and "`pulumi up --replace <urn of to-hub>`" in message
+    with pytest.raises(rules.ConfigError, match="unknown setting"):
+        rules.creator_settings({"allowPeople": True})

@@ -32,7 +32,17 @@ from ..client import OrgConnectionsClient
 from ..errors import ConfigurationError, DatadogError, NotFoundError, one_line, redact
 from ..settings import API_KEY_ENV, APP_KEY_ENV, KeySources, resolve_credentials
 from ..transport import READ_PERMISSION, WRITE_PERMISSION
-from .views import CurrentOrg, clean, connection_json, current_org, render_export, table, when
+from .views import (
+    CurrentOrg,
+    at_risk_note,
+    clean,
+    connection_json,
+    creator_text,
+    current_org,
+    render_export,
+    table,
+    when,
+)
 
 __all__ = [
     "EXIT_API",
@@ -214,8 +224,8 @@ Every command acts as the org that owns the keys (the "current org"). Keys and s
 the environment: DD_API_KEY (or DATADOG_API_KEY), DD_APP_KEY (or DATADOG_APP_KEY), DD_SITE,
 DD_HOST (or DATADOG_HOST). The application key's user needs org_connections_read for list,
 org_connections_write for orgs and revoke, and both for export, reconcile and graph (the older
-org_management permission is also accepted: it grants both). reconcile and graph can also read
-other orgs' keys (--org, --stack-config).
+org_management permission is also accepted: it grants both); whoami needs none. reconcile and graph
+can also read other orgs' keys (--org, --stack-config).
 
 \b
 Exit status:
@@ -331,11 +341,14 @@ def list_command(
                 other_id,
                 ",".join(conn.connection_types),
                 when(conn.created_at),
-                conn.created_by_name or conn.created_by_id,
+                creator_text(conn),
             ]
         )
     headers = ["ID", "DIRECTION", "OTHER ORG", "OTHER ORG ID", "TYPES", "CREATED AT", "CREATED BY"]
     click.echo(table(headers, rows))
+    note = at_risk_note(conns)
+    if note:
+        click.echo(note, err=True)
 
 
 @cli.command("orgs")
@@ -531,7 +544,7 @@ def emulator_command(
 
 
 # Commands in their own modules, imported last: they use the helpers above and register on `cli`.
-from . import graph, reconcile  # noqa: E402, F401
+from . import graph, reconcile, whoami  # noqa: E402, F401
 
 
 def main() -> None:

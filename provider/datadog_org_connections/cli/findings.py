@@ -7,7 +7,9 @@ Pure functions over :mod:`.sources`' values. The rules (see ``docs/cli.md``, *re
 - an **orphan** is a listed connection whose source org is managed and that no given stack holds;
 - a **ghost** is a connection a stack holds, one of whose orgs is covered, that the API no longer lists;
 - a connection a stack holds with neither org covered is **unchecked**;
-- an id held by more than one resource of the given stacks is **shared**.
+- an id held by more than one resource of the given stacks is **shared**;
+- a listed connection made by a person (the list's ``included`` users say so) is **at risk**: Datadog
+  deletes it when that person's account is deactivated. Not drift: a warning.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..models import Connection
 from .sources import Actual, Declared, PendingCreate, StackExport
-from .views import slug
+from .views import at_risk, slug
 
 __all__ = ["Adoption", "Findings", "compare", "plan_adoptions"]
 
@@ -39,6 +41,8 @@ class Findings:
     pending_replacements: list[Declared] = field(default_factory=list)
     #: Listed connections whose source org is not managed (another org's business).
     outside: list[Connection] = field(default_factory=list)
+    #: Listed connections of managed source orgs made by a person (held or orphans).
+    at_risk: list[Connection] = field(default_factory=list)
 
     @property
     def drift(self) -> bool:
@@ -79,6 +83,8 @@ def compare(exports: Sequence[StackExport], actual: Actual) -> Findings:
             continue
         (found.orphans if conn.source_org_id.lower() in managed else found.outside).append(conn)
     found.orgs_without_keys = sorted({d.source_org_id for d in live} - covered)
+    listed = [c for _, c in found.matched] + [c for _, c in found.type_diffs] + found.orphans
+    found.at_risk = sorted((c for c in listed if at_risk(c)), key=_conn_order)
     return found
 
 

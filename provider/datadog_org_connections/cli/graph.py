@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 import click
@@ -22,7 +22,7 @@ from . import EXIT_API, EXIT_CONFIG, EXIT_INCOMPLETE, CliError, _emit_json, _set
 from .findings import compare
 from .reconcile import ReadOptions, load_actual, load_exports, refused_warnings, stack_options
 from .sources import Actual, StackExport, org_names
-from .views import clean
+from .views import at_risk, clean
 
 __all__ = ["Edge", "Graph", "build_graph", "graph_command", "to_dot", "to_mermaid"]
 
@@ -59,14 +59,17 @@ class Edge:
     types: tuple[str, ...]
     status: str  # a key of STYLES
     declared_types: tuple[str, ...] | None = None
+    at_risk: bool = False  # created by a person (views.at_risk)
 
     @property
     def label(self) -> str:
-        """The edge's text: the types, and what differs."""
+        """The edge's text: the types, what differs, and whether a person created it."""
         text = ", ".join(self.types)
         if self.status == "changed" and self.declared_types is not None:
-            return f"{text} (declared: {', '.join(self.declared_types)})"
-        return text + STYLES[self.status].suffix
+            text = f"{text} (declared: {', '.join(self.declared_types)})"
+        else:
+            text += STYLES[self.status].suffix
+        return text + (AT_RISK_LABEL if self.at_risk else "")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ class Graph:
         """The kinds of edge drawn, in the order of :data:`STYLES` (the legend's rows)."""
         drawn = {e.status for e in self.edges}
         return [(status, style) for status, style in STYLES.items() if status in drawn]
+
+
+#: Appended to the label of a connection a person created (Datadog deletes it with their account).
+AT_RISK_LABEL = " (at risk: made by a person)"
 
 
 def build_graph(exports: Sequence[StackExport], actual: Actual | None) -> Graph:
@@ -110,6 +117,8 @@ def build_graph(exports: Sequence[StackExport], actual: Actual | None) -> Graph:
         for status, ds in (("missing", found.ghosts), ("unchecked", found.unchecked)):
             for d in ds:
                 edges.setdefault(d.id, Edge(d.id, d.source_org_id, d.sink_org_id, d.connection_types, status))
+    if actual is not None:
+        edges = {i: replace(e, at_risk=at_risk(actual.connections.get(i))) for i, e in edges.items()}
     names = org_names(declared, actual)
     ids = {e.source for e in edges.values()} | {e.sink for e in edges.values()}
     ids |= actual.covered if actual is not None else set()
@@ -303,6 +312,7 @@ def graph_json(graph: Graph) -> dict[str, Any]:
                 "connection_types": list(e.types),
                 "status": e.status,
                 "declared_connection_types": list(e.declared_types) if e.declared_types is not None else None,
+                "at_risk": e.at_risk,
             }
             for e in graph.edges
         ],

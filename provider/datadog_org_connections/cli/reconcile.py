@@ -50,7 +50,7 @@ from .sources import (
     key_sets,
     read_export,
 )
-from .views import adopt_block, clean, table, when
+from .views import adopt_block, clean, connection_json, creator_text, table, when
 
 __all__ = [
     "ReadOptions",
@@ -276,6 +276,12 @@ def render_report(exports: Sequence[StackExport], actual: Actual, found: Finding
         [[i, "; ".join(_where(d) for d in ds)] for i, ds in found.shared],
     )
     section(
+        "AT RISK: made by a person (Datadog deletes them when that account is deactivated; not drift)",
+        ["ID", "SOURCE", "SINK", "CREATED BY"],
+        [[c.id, org_label(c.source_org_id, names), org_label(c.sink_org_id, names), creator_text(c)]
+         for c in found.at_risk],
+    )  # fmt: skip
+    section(
         "UNCHECKED: no keys given for either org",
         ["ID", "HELD BY", "SOURCE", "SINK"],
         [[d.id, _where(d), org_label(d.source_org_id, names), org_label(d.sink_org_id, names)]
@@ -420,6 +426,7 @@ def render_json(
         "refused_keys": [
             {"keys": r.keys.label, "alias": r.keys.alias, "reason": r.reason} for r in actual.refused
         ],
+        "at_risk": [connection_json(c, None) for c in found.at_risk],
         "revoked": list(revoked),
         "adoption_code": code,
     }

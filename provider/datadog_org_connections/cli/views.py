@@ -15,12 +15,16 @@ from typing import Any
 from ..client import OrgConnectionsClient
 from ..errors import DatadogError
 from ..models import Connection, ManagedOrg
+from ..preflight import PERSON_RISK
 
 __all__ = [
     "CurrentOrg",
     "adopt_block",
+    "at_risk",
+    "at_risk_note",
     "clean",
     "connection_json",
+    "creator_text",
     "current_org",
     "direction",
     "render_export",
@@ -53,6 +57,33 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+# ------------------------------------------------------------------------------ at risk
+
+
+def at_risk(conn: Connection | None) -> bool:
+    """Whether a person created the connection (the list's ``included`` says so): Datadog deletes it
+    when that person's account is deactivated. Unknown counts as not at risk (nothing is claimed)."""
+    return conn is not None and conn.created_by_service_account is False
+
+
+def creator_text(conn: Connection) -> str:
+    """Who created the connection, for a table cell: marked ``(person: at risk)`` when a person did."""
+    who = conn.created_by_name or conn.created_by_id
+    return f"{who} (person: at risk)" if at_risk(conn) else who
+
+
+def at_risk_note(conns: Sequence[Connection]) -> str | None:
+    """The line explaining the at-risk mark (stderr), when some of ``conns`` carry it."""
+    risky = sum(at_risk(c) for c in conns)
+    if not risky:
+        return None
+    return (
+        f"note: {risky} connection(s) made by a person (at risk): {PERSON_RISK}. To tie one to a service "
+        "account, recreate it with the service account's keys (in its stack: `pulumi up --replace <urn>`); "
+        "see docs/keys-and-permissions.md"
     )
 
 
@@ -126,6 +157,8 @@ def connection_json(conn: Connection, current: str | None) -> dict[str, Any]:
         "created_at": conn.created_at,
         "created_by_id": conn.created_by_id,
         "created_by_name": conn.created_by_name,
+        "created_by_service_account": conn.created_by_service_account,
+        "at_risk": at_risk(conn),
     }
 
 
