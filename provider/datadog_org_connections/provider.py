@@ -117,6 +117,13 @@ def _keys_text(alias: str | None) -> str:
     return "datadog:apiKey/appKey" if alias is None else f"{ORGS_KEY}.{alias}.apiKey/.appKey"
 
 
+def _owner_facts(owner: object) -> dict[str, str]:
+    """What an advice may name about the resource: its stack (from ``__owner``, ``project/stack/name``)."""
+    if isinstance(owner, str) and owner.count("/") >= 2:
+        return {"stack": owner.split("/", 2)[1]}
+    return {}
+
+
 def _outputs(
     conn: Connection, inputs: Mapping[str, Any], adopted: str | None, known: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -344,7 +351,7 @@ class OrgConnectionProvider(ResourceProvider):
                 action = f"set connection_types of adopted org connection {conn.id}"
                 conn = client.update_connection(conn.id, types)
         except DatadogError as exc:
-            raise explain(exc, action, alias, sink) from None
+            raise explain(exc, action, alias, sink, facts=_owner_facts(owner)) from None
         self.deployment.made(conn.id)
         return CreateResult(conn.id, _outputs(conn, props, adopted))
 
@@ -416,9 +423,8 @@ class OrgConnectionProvider(ResourceProvider):
         if props.get("adopt_existing"):
             return found, "existing"
         alias = props.get("source_org")
-        raise explain(
-            conflict, "create org connection", alias, sink, facts={"existing_id": found.id}
-        ) from None
+        facts = {**_owner_facts(owner), "existing_id": found.id}
+        raise explain(conflict, "create org connection", alias, sink, facts=facts) from None
 
     def _adoption_configured(self, owner: object) -> str | None:
         """The connection id stack config `orgConnections:adopt` names for the resource `owner`, if any."""
