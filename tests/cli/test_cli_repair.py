@@ -163,3 +163,20 @@ def test_unusable_repair_inputs(tmp_path: Path, emulator: EmulatorControl) -> No
     )
     assert no_pulumi.code == 3 and "no `pulumi` on PATH" in one_error_line_of(no_pulumi)
     assert emulator.requests() == []
+
+
+def test_pending_creates_of_other_resources_are_not_cleared_blindly(
+    tmp_path: Path, emulator: EmulatorControl
+) -> None:
+    """`--clear-pending-creates` drops every pending create: another provider's resource may have been made."""
+    to_us = emulator.create(SPOKE_EU.id, SPOKE_US.id, ["logs"])["id"]
+    monitor = {"type": "creating", "resource": {"urn": "urn:pulumi:dev::proj::datadog:index/monitor:Monitor::cpu",
+                                                "type": "datadog:index/monitor:Monitor", "inputs": {}}}  # fmt: skip
+    export = _export(tmp_path, [], [_pending("to-us", SPOKE_US.id), monitor])
+    result = run("reconcile", export, "--stack-config", "-", "--json", org=None, input=_config(emulator.url))
+    [repair] = json.loads(result.out)["repair"]
+    assert repair["adopt"] == {"to-us": to_us}
+    assert (repair["pending_creates"], repair["pending_others"]) == (2, 1)
+    *commands, clear = repair["commands"]
+    assert [shlex.split(c)[1] for c in commands] == ["cancel", "config", "up"]
+    assert clear.startswith("# pulumi refresh --stack dev --clear-pending-creates") and "1 of them" in clear

@@ -232,7 +232,7 @@ def test_with_the_pending_creates_cleared_the_409_advice_leads_to_the_repair(
     assert advice and set(advice) == {"dd-org-connections reconcile --stack dev"}, said
     assert warning < said.index("dd-org-connections reconcile --stack dev"), "the warning precedes the advice"
 
-    print("\n$ pulumi up  (after pulumi cancel)\n" + said[warning - 200 :][:1500])
+    print("\n$ pulumi up  (after pulumi cancel)\n" + said[max(0, warning - 300) :][:2500])
     two.run("refresh", "--yes", "--clear-pending-creates")
     assert not two.export().get("pending_operations")
 

@@ -91,6 +91,7 @@ class Repair:
     adopt: dict[str, str]  # the value to set: the current value merged with `found`
     pending_creates: int  # pending create operations in the export (a killed run)
     left_out: list[LeftOut] = field(default_factory=list)
+    pending_others: int = 0  # of those, creates of other resources than connections
 
     def commands(self) -> list[str]:
         """The commands, in order, one per line (a comment after ``#`` says why, where it helps)."""
@@ -106,11 +107,17 @@ class Repair:
             f"pulumi config set --stack {stack} {ADOPT_KEY} {value}",
             f"pulumi up --stack {stack} --yes",
         ]
-        if self.pending_creates:
+        clear = f"pulumi refresh --stack {stack} --clear-pending-creates --yes --non-interactive"
+        if self.pending_others:  # not ours to judge: a comment, not a command
             lines.append(
-                f"pulumi refresh --stack {stack} --clear-pending-creates --yes --non-interactive  # drops the "
-                f"{self.pending_creates} pending create(s) the interrupted run left; reads only, changes "
-                "nothing in Datadog"
+                f"# {clear}: drops the pending creates the interrupted run left, but {self.pending_others} of "
+                "them are other resources than org connections: first check whether those were made "
+                "(pulumi's warning lists them), then run it"
+            )
+        elif self.pending_creates:
+            lines.append(
+                f"{clear}  # drops the {self.pending_creates} pending create(s) the interrupted run left; "
+                "reads only, changes nothing in Datadog"
             )
         return lines
 
@@ -125,6 +132,7 @@ class Repair:
             "adopt": dict(sorted(self.adopt.items())),
             "found": dict(sorted(self.found.items())),
             "pending_creates": self.pending_creates,
+            "pending_others": self.pending_others,
             "commands": self.commands(),
             "afterwards": self.afterwards(),
             "left_out": [
@@ -159,20 +167,21 @@ def plan_repairs(
         if (p.interrupted or p.planned) and p.stack:
             found.setdefault(p.stack, {})[p.name] = p.conn.id.lower()
     held = _holders(exports)
-    pending = {e.label: e.pending_creates for e in exports}
+    pending = {e.label: (e.pending_creates, e.pending_others) for e in exports}
     repairs = []
     for stack, entries in sorted(found.items()):
         adopt: dict[str, str] = {}
         left_out = []
         for name, conn_id in sorted(current.get(stack, {}).items()):
-            others = [h for h in held.get(conn_id, []) if h != (stack, name)]
-            if others and name not in entries:
-                left_out.append(LeftOut(name, conn_id, f"{others[0][0]}: {others[0][1]}"))
+            holders = [h for h in held.get(conn_id, []) if h != (stack, name)]
+            if holders and name not in entries:
+                left_out.append(LeftOut(name, conn_id, f"{holders[0][0]}: {holders[0][1]}"))
             elif name not in entries:
                 adopt[name] = conn_id
         adopt.update(entries)
         name = pulumi_names.get(stack) or stack.split("/", 1)[-1]
-        repairs.append(Repair(stack, name, entries, adopt, pending.get(stack, 0), left_out))
+        creates, other_creates = pending.get(stack, (0, 0))
+        repairs.append(Repair(stack, name, entries, adopt, creates, left_out, other_creates))
     return repairs
 
 
@@ -208,7 +217,7 @@ def stale_notes(
         if export.label in repaired:
             continue
         stack = shlex.quote(pulumi_names.get(export.label) or export.label.split("/", 1)[-1])
-        if export.pending_creates:
+        if export.pending_creates and not export.pending_others:
             notes.append(
                 f"note: stack {export.label} still records {export.pending_creates} pending create(s) of an "
                 "interrupted `pulumi up` (pulumi warns of them on every update); no orphan is theirs: "

@@ -124,6 +124,8 @@ class StackExport:
     names: frozenset[str]  # resource names of every OrgConnection, pending ones included
     #: Pending create operations of any resource in the export (what `--clear-pending-creates` drops).
     pending_creates: int = 0
+    #: Of those, the creates of resources of other types (other providers' resources).
+    pending_others: int = 0
 
 
 def urn_parts(urn: str) -> tuple[str, str]:
@@ -228,7 +230,15 @@ def read_export(stream: IO[str], label: str) -> StackExport:
         pending=tuple(pending),
         names=frozenset(names),
         pending_creates=sum(op.get("type") == "creating" for op in operations),
+        pending_others=sum(
+            op.get("type") == "creating" and _op_type(op) != ORG_CONNECTION_TYPE for op in operations
+        ),
     )
+
+
+def _op_type(op: Mapping[str, Any]) -> object:
+    res = op.get("resource")
+    return res.get("type") if isinstance(res, Mapping) else None
 
 
 # ---------------------------------------------------------------------------------- key sets
