@@ -151,7 +151,7 @@ def _posts(emu: Emulator) -> list[dict[str, Any]]:
     return [r for r in emu.requests_log() if r["method"] == "POST" and r["path"] == "/api/v2/org_connections"]
 
 
-def test_reconcile_finds_exactly_the_orphans_and_its_code_adopts_them(
+def test_reconcile_finds_exactly_the_orphans_and_its_repair_adopts_them(
     tmp_path: Path, emulator: Emulator
 ) -> None:
     project = Project(tmp_path, emulator.url)
