@@ -75,7 +75,9 @@ ADVICE: Mapping[type[DatadogError], Advice] = {
         EXIT_FORBIDDEN,
     ),
     ConflictError: Advice(
-        "if you renamed this resource, declare the old name so Pulumi moves it instead of making a new "
+        "if an earlier `pulumi up` of this stack was interrupted (Pulumi warned of pending operations above), "
+        "`dd-org-connections reconcile --stack {stack}` in this project's directory prints the repair (no "
+        "program edit, nothing deleted); if you renamed this resource, declare the old name so Pulumi moves it instead of making a new "
         'one: opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="<old name>")]) (for an edge of an '
         "OrgTopology you renamed, put the alias on the OrgTopology: its edges follow); if the connection "
         "was made by hand or by a tool no stack tracks, take it over with adopt_id='{existing_id}' (or "
@@ -179,7 +181,7 @@ def restore_traceback_limit() -> None:
 
 
 #: What a fix names when the caller knows nothing more specific.
-DEFAULT_FACTS: Mapping[str, str] = {"existing_id": "<connection id>"}
+DEFAULT_FACTS: Mapping[str, str] = {"existing_id": "<connection id>", "stack": "<stack>"}
 
 
 def fix_for(exc: DatadogError, overrides: Fixes | None = None, facts: Mapping[str, str] | None = None) -> str:

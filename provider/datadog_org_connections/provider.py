@@ -111,6 +111,13 @@ def _one_line_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _owner_facts(owner: object) -> dict[str, str]:
+    """What an advice may name about the resource: its stack (from ``__owner``, ``project/stack/name``)."""
+    if isinstance(owner, str) and owner.count("/") >= 2:
+        return {"stack": owner.split("/", 2)[1]}
+    return {}
+
+
 class OrgConnectionProvider(ResourceProvider):
     """Dynamic provider for `OrgConnection`. The pickled object holds nothing: see the module docstring."""
 
@@ -327,7 +334,7 @@ class OrgConnectionProvider(ResourceProvider):
                 self._require_write(action, alias, sink)
                 conn = client.update_connection(conn.id, types)
         except DatadogError as exc:
-            raise explain(exc, action, alias, sink) from None
+            raise explain(exc, action, alias, sink, facts=_owner_facts(owner)) from None
         self.deployment.made(conn.id)
         identity = self.deployment.known_identity(alias)
         made_here = adopted in (None, "earlier-create")
@@ -416,9 +423,8 @@ class OrgConnectionProvider(ResourceProvider):
         if props.get("adopt_existing"):
             return found, "existing"
         alias = props.get("source_org")
-        raise explain(
-            conflict, "create org connection", alias, sink, facts={"existing_id": found.id}
-        ) from None
+        facts = {**_owner_facts(owner), "existing_id": found.id}
+        raise explain(conflict, "create org connection", alias, sink, facts=facts) from None
 
     def _adoption_configured(self, owner: object) -> str | None:
         """The connection id stack config `orgConnections:adopt` names for the resource `owner`, if any."""

@@ -168,6 +168,11 @@ class StackConfig:
         return self._adopt.get(resource_name)
 
     @property
+    def adoptions(self) -> dict[str, str]:
+        """Every entry of `orgConnections:adopt`: resource name -> connection id (lower case)."""
+        return dict(self._adopt)
+
+    @property
     def aliases(self) -> list[str]:
         """The org aliases declared under `orgConnections:orgs`, sorted."""
         return sorted(self._aliases)

@@ -52,8 +52,10 @@ def run(
     env: dict[str, str] | None = None,
     input: str | None = None,
     timeout: float = 30,
+    cwd: str | None = None,
 ) -> Result:
-    """Run ``dd-org-connections ARGS`` with ``org``'s keys in the environment and ``DD_HOST=url``.
+    """Run ``dd-org-connections ARGS`` with ``org``'s keys in the environment and ``DD_HOST=url``
+    (in ``cwd``: e.g. a Pulumi project's directory, for ``reconcile --stack``).
 
     Every run checks that no key (of the seed, or the fake ones) appears in stdout or stderr.
     """
@@ -66,7 +68,7 @@ def run(
     full_env.update(env or {})
     proc = subprocess.run(
         [EXE, *args], env=full_env, input=input if input is not None else "",
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, cwd=cwd,
     )  # fmt: skip
     result = Result(tuple(args), proc.returncode, proc.stdout, proc.stderr)
     for secret in SECRETS:

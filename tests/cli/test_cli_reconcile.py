@@ -170,6 +170,7 @@ def test_in_sync_with_the_keys_of_the_stacks(world: World, api: EmulatorControl)
         "unchecked",
         "orgs_without_keys",
         "revoked",
+        "repair",
     ):
         assert doc[key] == [], key
     assert doc["adoption_code"] is None
@@ -255,7 +256,7 @@ def test_orphans_ghosts_and_types_that_differ(world: World, api: EmulatorControl
     assert doc["status"] == "drift"
     assert [(o["id"], o["adopt_as"]) for o in doc["orphans"]] == [
         (orphan, {"stack": "reconcile/acct", "resource": "hub-to-spoke-eu", "source_org": "hub",
-                  "interrupted_create": False}),
+                  "interrupted_create": False, "planned_create": False}),
     ]  # fmt: skip
     assert [(g["id"], g["stack"], g["resource"]) for g in doc["ghosts"]] == [
         (world.ids["eu:to-us"], "reconcile/eu", "to-us")
@@ -279,7 +280,7 @@ def test_an_orphan_of_an_org_no_given_stack_holds(world: World, api: EmulatorCon
     doc = json.loads(result.out)
     assert [(o["id"], o["adopt_as"]) for o in doc["orphans"]] == [
         (world.ids["acct:hub-to-ap"], {"stack": None, "resource": "hub-to-spoke-ap", "source_org": None,
-                                       "interrupted_create": False}),
+                                       "interrupted_create": False, "planned_create": False}),
     ]  # fmt: skip
     code = doc["adoption_code"]
     assert "# --- in the stack that manages the source org" in code and "source_org=" not in code
@@ -414,8 +415,9 @@ def test_usage_errors(world: World, api: EmulatorControl) -> None:
     twice = reconcile(world, api, *files(world, "eu", "eu"))
     assert twice.code == 2 and "reconcile/eu is given twice" in one_error_line_of(twice)
     both_stdin = reconcile(world, api, "-", "--stack-config", "-", input="{}")
-    assert both_stdin.code == 2 and "not both" in both_stdin.err
-    assert reconcile(world, api).code == 2  # no export
+    assert both_stdin.code == 2 and "stdin (-) can feed one input only" in both_stdin.err
+    no_stacks = reconcile(world, api)
+    assert no_stacks.code == 2 and "EXPORT files (`pulumi stack export`) or --stack NAME" in no_stacks.err
     no_keys = reconcile(world, api, *files(world, "eu"), org=None)
     assert no_keys.code == 3 and "DD_API_KEY" in one_error_line_of(no_keys)
     assert api.requests() == []

@@ -5,7 +5,9 @@ ordered pair of its four orgs, one alias each), the API answers slowly, and the 
 process tree is SIGKILLed once a few creates were answered. The provider's journal is wiped (a
 fresh runner has none). `reconcile` on the stack's export, with the stack's own keys piped from
 `pulumi config --show-secrets --json`, must report exactly the connections the API holds and the
-state does not; the code it prints, pasted into the program, must adopt them with no POST.
+state does not, each as the create a resource was interrupted in (with its `source_org` alias); the
+repair it prints (stack config `orgConnections:adopt`, run as printed: no program edit) must adopt
+them on their 409, with no DELETE, and converge.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -148,7 +151,7 @@ def _posts(emu: Emulator) -> list[dict[str, Any]]:
     return [r for r in emu.requests_log() if r["method"] == "POST" and r["path"] == "/api/v2/org_connections"]
 
 
-def test_reconcile_finds_exactly_the_orphans_and_its_code_adopts_them(
+def test_reconcile_finds_exactly_the_orphans_and_its_repair_adopts_them(
     tmp_path: Path, emulator: Emulator
 ) -> None:
     project = Project(tmp_path, emulator.url)
@@ -200,23 +203,24 @@ def test_reconcile_finds_exactly_the_orphans_and_its_code_adopts_them(
     )
     assert {r["method"] for r in emulator.requests_log()} == {"GET"}
 
-    # Paste the code into the program, in place of the declarations it replaces; deploy.
-    code = doc["adoption_code"]
-    with open(project.dir / "__main__.py", "a") as program:
-        program.write("\n# Pasted from `dd-org-connections reconcile`:\n" + code)
-    project.declare([c for c in DECLARED if c["name"] not in adopt_as])
+    # No program edit: the repair sets stack config orgConnections:adopt; run it as printed.
+    assert doc["adoption_code"] is None
+    [repair] = doc["repair"]
+    assert repair["stack"] == f"killed/{STACK}" and repair["adopt"] == repair["found"] == adopt_as
     emulator.runtime.log.clear()
-    first = project.pulumi("up", "--yes", "--skip-preview", check=False)
-    if first.returncode != 0:
-        assert "pulumi cancel" in first.stdout + first.stderr, first.stdout + first.stderr
-        project.pulumi("cancel", "--yes")
-        project.pulumi("up", "--yes", "--skip-preview")
+    for line in repair["commands"]:
+        args = shlex.split(line, comments=True)
+        assert args[0] == "pulumi" and args[args.index("--stack") + 1] == STACK, line
+        project.cli.run(*args[1:], cwd=project.dir)
 
-    posts = _posts(emulator)
-    assert [p["status"] for p in posts] == [200] * (len(DECLARED) - len(api))  # only the never-made ones
-    assert not [r for r in emulator.requests_log() if r["method"] == "DELETE"]
+    # Each orphan's create meets its 409 and takes it over; the never-made ones are created.
+    posts = sorted(p["status"] for p in _posts(emulator))
+    assert posts == sorted([409] * len(expected) + [200] * (len(DECLARED) - len(api)))
+    assert not [r for r in emulator.requests_log() if r["method"] in ("DELETE", "PATCH")]
     final = project.state_ids()
     assert {name: final[name] for name in adopt_as} == adopt_as  # adopted under their own names
+    resources = project.export()["deployment"]["resources"]
+    assert {r["id"] for r in resources if (r.get("outputs") or {}).get("adopted") == "config"} == expected
     assert sorted(final.values()) == sorted(c["id"] for c in emulator.connections())
     assert len(final) == len(DECLARED)
     project.pulumi("preview", "--expect-no-changes")

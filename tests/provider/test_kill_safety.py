@@ -253,9 +253,14 @@ def test_a_connection_named_in_orgconnections_adopt_is_taken_over_on_409(
     conn_id, outs = host.create({**NEWS, "__owner": "p/dev/eu-to-hub"})
     assert conn_id == made["id"] and outs["adopted"] == "config"
     assert [(r["method"], r["status"]) for r in emulator.mutating_requests()] == [("POST", 409)]
-    # Another resource of the pair is not the one named: the usual 409.
-    with pytest.raises(ProviderError, match="already exists"):
+    # Another resource of the pair is not the one named: the usual 409, whose advice names the repair
+    # (the provider cannot see the engine's pending-operations warning: the advice says "if").
+    with pytest.raises(ProviderError, match="already exists") as conflict:
         host.create({**NEWS, "sink_org_id": SPOKE_US.id, "__owner": "p/dev/someone-else"})
+    assert (
+        "interrupted (Pulumi warned of pending operations above), `dd-org-connections reconcile --stack dev`"
+        in (str(conflict.value))
+    )
 
 
 def test_a_bad_orgconnections_adopt_entry_names_the_key(

@@ -14,8 +14,10 @@ file itself (`checkpoint`), which needs no CLI and works while the `pulumi` proc
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -155,16 +157,19 @@ class FanOutStack:
 
     Stacks made with the same `root` share the project, the Pulumi home, the backend and the provider's
     journal, which lives in `journal_dir` (``DDOC_JOURNAL_DIR``) so that the test can read it.
+    `backend_url` (e.g. a ``postgres://`` one) keeps the state there instead of a file backend under
+    `root`; `on_another_runner` is then the same stack seen from another CI runner.
     """
 
-    def __init__(self, root: Path, url: str, sink_ids: list[str], stack: str = "dev") -> None:
+    def __init__(
+        self, root: Path, url: str, sink_ids: list[str], stack: str = "dev", backend_url: str | None = None
+    ) -> None:
         self.name = stack
         self.dir = root / "fan"
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "Pulumi.yaml").write_text("name: fan\nruntime: python\n")
         (self.dir / "__main__.py").write_text(textwrap.dedent(PROGRAM))
-        self.journal_dir = root / "journal"
-        self.cli = PulumiCLI(root / "pulumi", extra_env={"DDOC_JOURNAL_DIR": str(self.journal_dir)})
+        self._runner(root, backend_url)
         self.cli.stack_init(stack, self.dir)
         self.cli.run(
             "config", "set-all", "--stack", stack,
@@ -175,9 +180,25 @@ class FanOutStack:
             cwd=self.dir,
         )  # fmt: skip
         self.sink_ids = sink_ids
-        self.log = root / f"up-{stack}.log"
+
+    def _runner(self, root: Path, backend_url: str | None) -> None:
+        """What is the runner's own: its Pulumi home, journal, logs and processes."""
+        self.journal_dir = root / "journal"
+        self.cli = PulumiCLI(
+            root / "pulumi", extra_env={"DDOC_JOURNAL_DIR": str(self.journal_dir)}, backend_url=backend_url
+        )
+        self.log = root / f"up-{self.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.seen: dict[tuple[int, int], Proc] = {}  # every process of the run, to clean up
+
+    def on_another_runner(self, root: Path) -> FanOutStack:
+        """This stack from another CI runner: a copy of the project directory (what its `git clone`
+        holds, `Pulumi.<stack>.yaml` included), a Pulumi home and journal of its own, the same backend."""
+        other = copy.copy(self)
+        other.dir = root / "fan"
+        shutil.copytree(self.dir, other.dir, ignore=shutil.ignore_patterns("__pycache__"))
+        other._runner(root, self.cli.backend_url)
+        return other
 
     # running
 

@@ -34,3 +34,15 @@ def test_a_situation_overrides_the_fix_not_the_status() -> None:
     line = str(explain(exc, "delete org connection x", None, "sink", STATE_KEYS_FIXES))
     assert line.startswith("delete org connection x failed for the stack's org -> sink org sink: HTTP 403")
     assert advice_for(exc).exit_code == cli.EXIT_FORBIDDEN
+
+
+def test_the_409_advice_names_the_repair_of_the_resources_stack_on_one_line() -> None:
+    exc = errors.ConflictError("connection already exists", operation="create org connection", status=409)
+    line = str(
+        explain(exc, "create org connection", None, "sink", facts={"stack": "prod", "existing_id": "x"})
+    )
+    assert "\n" not in line
+    assert "if an earlier `pulumi up` of this stack was interrupted" in line
+    assert "`dd-org-connections reconcile --stack prod` in this project's directory prints the repair" in line
+    assert "adopt_id='x'" in line
+    assert "reconcile --stack <stack>" in fix_for(exc)  # the stack unknown: a placeholder, not a wrong name

@@ -104,6 +104,7 @@ class Adoption:
     stack: str | None  # the stack to paste into (None: unknown)
     source_org: str | None  # the alias to write (None: the stack's own keys)
     interrupted: bool  # the name is that of a create an interrupted `pulumi up` left pending
+    planned: bool = False  # the name is that of a create `pulumi preview` plans (declared, not in the state)
 
 
 class _Aliases:
@@ -115,13 +116,14 @@ class _Aliases:
             known = self.by_stack.setdefault(export.label, {})
             for d in export.declared:
                 known.setdefault(d.source_org, d.source_org_id)
+        self.actual = actual
         self.from_keys = actual.aliases()
 
     def org_of(self, stack: str, alias: str | None) -> str | None:
         org = self.by_stack.get(stack, {}).get(alias)
         if org is not None:
             return org
-        return next((o for a, o in self.from_keys if a == alias), None)
+        return next((o for a, o in self.actual.aliases(stack) if a == alias), None)
 
     def for_org(self, org_id: str, exports: Sequence[StackExport]) -> tuple[str | None, str | None]:
         """``(stack, alias)`` for a connection whose source is ``org_id``.
@@ -137,7 +139,10 @@ class _Aliases:
 
 
 def _match_pending(conn: Connection, pending: list[PendingCreate], aliases: _Aliases) -> PendingCreate | None:
-    for p in pending:
+    """The create waiting for ``conn``: the one that recorded its id, else the first of its pair that
+    recorded none (one that recorded another id was waiting for that connection, not this one)."""
+    exact = [p for p in pending if p.conn_id == conn.id.lower()]
+    for p in exact or [p for p in pending if p.conn_id is None]:
         if p.sink_org_id == conn.sink_org_id.lower() and aliases.org_of(p.stack, p.source_org) == (
             conn.source_org_id.lower()
         ):
@@ -147,23 +152,33 @@ def _match_pending(conn: Connection, pending: list[PendingCreate], aliases: _Ali
 
 
 def plan_adoptions(
-    orphans: Sequence[Connection], exports: Sequence[StackExport], actual: Actual
+    orphans: Sequence[Connection],
+    exports: Sequence[StackExport],
+    actual: Actual,
+    planned: Sequence[PendingCreate] = (),
 ) -> list[Adoption]:
     """An :class:`Adoption` per orphan.
 
-    An orphan matching a create an interrupted ``pulumi up`` left pending (same source org and
-    sink) keeps that resource's name and stack: the program declares it already, so the adoption
-    replaces that declaration. Others go to the stack holding other connections of their source
-    org, named ``<source>-to-<sink>`` (unique in that stack).
+    An orphan matching a create an interrupted ``pulumi up`` left pending (the id it recorded,
+    else the same source org and sink) keeps that resource's name and stack: the program declares
+    it already, so the adoption replaces that declaration. So does one matching a create
+    ``pulumi preview`` plans (``planned``: declared, not in the state). Others go to the stack
+    holding other connections of their source org, named ``<source>-to-<sink>`` (unique in that
+    stack).
     """
     aliases = _Aliases(exports, actual)
     pending = [p for e in exports for p in e.pending]
+    declared = list(planned)
     taken: dict[str | None, set[str]] = {e.label: set(e.names) for e in exports}
     plans: list[Adoption] = []
     for conn in orphans:
         p = _match_pending(conn, pending, aliases)
         if p is not None:
             plans.append(Adoption(conn, p.name, p.stack, p.source_org, True))
+            continue
+        p = _match_pending(conn, declared, aliases)
+        if p is not None:
+            plans.append(Adoption(conn, p.name, p.stack, p.source_org, False, planned=True))
             continue
         stack, alias = aliases.for_org(conn.source_org_id.lower(), exports)
         used = taken.setdefault(stack, set())

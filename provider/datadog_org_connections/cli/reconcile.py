@@ -36,8 +36,9 @@ from . import (
     cli,
     write_file,
 )
-from .findings import Adoption, Findings, compare, plan_adoptions
+from .findings import Adoption, Findings, compare
 from .reading import DEFAULT_PARALLEL, MAX_PARALLEL, Progress, read_views, short_name
+from .repair import Repair, render_repairs
 from .sources import (
     Actual,
     Declared,
@@ -46,10 +47,13 @@ from .sources import (
     KeySet,
     OrgView,
     Refused,
+    StackConfigDoc,
     StackExport,
     key_sets,
     read_export,
+    read_stack_config,
 )
+from .stacks import StackInputs, adoptions_and_repairs, gather
 from .views import adopt_block, clean, connection_json, creator_text, table, when
 
 __all__ = [
@@ -137,6 +141,7 @@ def load_actual(
     required: bool,
     reading: ReadOptions | None = None,
     need_org: bool = False,
+    configs: Sequence[StackConfigDoc] = (),
 ) -> Actual | None:
     """Resolve the key sets and list what each sees, several at once (``None``: no keys given and
     not ``required``).
@@ -155,6 +160,7 @@ def load_actual(
         orgs=orgs,
         stack_config=(stack_config, label or os.path.basename(stack_config.name)) if stack_config else None,
         secrets=settings.more_secrets,
+        configs=configs,
     )
     try:
         sets = key_sets(opts, required=required)
@@ -162,7 +168,7 @@ def load_actual(
         raise CliError(str(exc), EXIT_USAGE) from None
     except ConfigurationError as exc:
         message = redact(str(exc), [*settings.secrets(), *opts.secrets])
-        if not orgs and stack_config is None:  # the environment's keys: the usual hints
+        if not orgs and stack_config is None and not configs:  # the environment's keys: the usual hints
             message += f"; {_KEYS_HINT if exc.setting == 'keys' else _SITE_HINT}"
         raise CliError(message, EXIT_CONFIG) from None
     if not sets:
@@ -236,7 +242,7 @@ def _where(d: Declared) -> str:
     return f"{d.stack}: {d.name}"
 
 
-def render_report(exports: Sequence[StackExport], actual: Actual, found: Findings) -> str:
+def render_report(exports: Sequence[StackExport], actual: Actual, found: Findings, repaired: int = 0) -> str:
     """The text report (sections only for what was found)."""
     names = actual.names
     stacks = ", ".join(f"{e.label} ({len(e.declared)})" for e in exports) or "none"
@@ -287,18 +293,22 @@ def render_report(exports: Sequence[StackExport], actual: Actual, found: Finding
         [[d.id, _where(d), org_label(d.source_org_id, names), org_label(d.sink_org_id, names)]
          for d in found.unchecked],
     )  # fmt: skip
-    out += ["", _verdict(found, incomplete=found.incomplete or bool(actual.refused))]
+    out += ["", _verdict(found, incomplete=found.incomplete or bool(actual.refused), repaired=repaired)]
     return "\n".join(out) + "\n"
 
 
-def _verdict(found: Findings, *, incomplete: bool) -> str:
+def _verdict(found: Findings, *, incomplete: bool, repaired: int = 0) -> str:
     if not found.drift:
         checked = len(found.matched)
         if incomplete:
             return f"no drift found in what could be checked ({checked} connection(s)): see the warnings"
         return f"in sync: {checked} connection(s) held and found in the API with their types; no orphan"
+    orphans = "adopt them with the code below"
+    if repaired:
+        rest = ", the others with the code below" if repaired < len(found.orphans) else ""
+        orphans = f"{repaired} adopted by the REPAIR below (stack config, no program edit){rest}"
     counts = [
-        (len(found.orphans), "orphan(s): adopt them with the code below, or delete them with --revoke-orphans"),
+        (len(found.orphans), f"orphan(s): {orphans}, or delete them with --revoke-orphans"),
         (len(found.ghosts), "ghost(s): `pulumi up --refresh` on that stack recreates them if its program "
          "still declares them (`pulumi refresh` only drops them from the state)"),
         (len(found.type_diffs), "type difference(s): `pulumi up --refresh` sets the declared types back "
@@ -381,6 +391,7 @@ def render_json(
     plans: Sequence[Adoption],
     code: str | None,
     revoked: Sequence[str],
+    repairs: Sequence[Repair] = (),
 ) -> dict[str, Any]:
     """The ``--json`` document (always the same keys)."""
     names = actual.names
@@ -411,6 +422,7 @@ def render_json(
                     "resource": plan_of[c.id].name,
                     "source_org": plan_of[c.id].source_org,
                     "interrupted_create": plan_of[c.id].interrupted,
+                    "planned_create": plan_of[c.id].planned,
                 },
             }
             for c in found.orphans
@@ -428,6 +440,7 @@ def render_json(
         ],
         "at_risk": [connection_json(c, None) for c in found.at_risk],
         "revoked": list(revoked),
+        "repair": [r.json() for r in repairs],
         "adoption_code": code,
     }
 
@@ -446,9 +459,42 @@ def _revoke(settings: CliOptions, actual: Actual, found: Findings, yes: bool) ->
     return done
 
 
+def _inputs(
+    exports: Sequence[IO[str]], stacks: Sequence[str], stack_config: IO[str] | None, plans: Sequence[IO[str]]
+) -> StackInputs:
+    """The stacks' side: export files, --stack stacks (read through pulumi), --stack-config, --plan."""
+    if sum(f.name == "<stdin>" for f in [*exports, *plans, *([stack_config] if stack_config else [])]) > 1:
+        raise click.UsageError("stdin (-) can feed one input only: a stack export, --stack-config or --plan")
+    doc = None
+    if stack_config is not None:
+        label = "stdin" if stack_config.name == "<stdin>" else os.path.basename(stack_config.name)
+        try:
+            doc = read_stack_config(stack_config, label)
+        except InputError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    texts = [(f.read(), "stdin" if f.name == "<stdin>" else os.path.basename(f.name)) for f in plans]
+    return gather(load_exports(exports), stacks, doc, texts)
+
+
 @cli.command("reconcile")
-@click.argument(
-    "exports", nargs=-1, required=True, type=click.File("r", encoding="utf-8"), metavar="EXPORT..."
+@click.argument("exports", nargs=-1, type=click.File("r", encoding="utf-8"), metavar="[EXPORT]...")
+@click.option(
+    "--stack",
+    "stacks",
+    multiple=True,
+    metavar="NAME",
+    help="Read stack NAME through the pulumi CLI, in the current directory: its export and its configuration "
+    "(keys and orgConnections:adopt), and, for orphans no interrupted create explains, `pulumi preview "
+    "--json`. Repeatable; instead of or beside EXPORT files.",
+)
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
+    help="The output of `pulumi preview --json` of a stack (- for stdin): orphans whose pair a planned "
+    "create declares are adopted by that resource. Repeatable.",
 )
 @stack_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
@@ -463,6 +509,8 @@ def _revoke(settings: CliOptions, actual: Actual, found: Findings, yes: bool) ->
 def reconcile_command(
     ctx: click.Context,
     exports: tuple[IO[str], ...],
+    stacks: tuple[str, ...],
+    plans: tuple[IO[str], ...],
     orgs: tuple[str, ...],
     stack_config: IO[str] | None,
     parallel: int,
@@ -472,12 +520,14 @@ def reconcile_command(
     revoke_orphans: bool,
     yes: bool,
 ) -> None:
-    """Compare stacks' state (`pulumi stack export` files, - for stdin) with the API.
+    """Compare stacks' state (`pulumi stack export` files, - for stdin, or --stack NAME) with the API.
 
     Reports orphans (in the API, held by none of the given stacks), ghosts (held by a stack, gone
-    from the API), types that differ, and ids held by more than one resource; prints the code
-    adopting the orphans, or deletes them with --revoke-orphans. The API is read with the keys of
-    the environment, --org and --stack-config: give the keys of every org the stacks manage.
+    from the API), types that differ, and ids held by more than one resource. Orphans an interrupted
+    `pulumi up` made for a resource of a stack get a REPAIR: the commands that set stack config
+    orgConnections:adopt and run `pulumi up` (no program edit, nothing deleted); others get the code
+    adopting them, or are deleted with --revoke-orphans. The API is read with the keys of the
+    environment, --org, --stack-config and --stack: give the keys of every org the stacks manage.
     Needs org_connections_read, and org_connections_write to learn which org each key belongs to
     and to revoke (or org_management). The orgs are read several at once (--parallel); keys the API
     refuses are named and left out. Exit status 0 in sync, 6 drift, 7 not everything checked
@@ -488,39 +538,49 @@ def reconcile_command(
         raise click.UsageError("--output writes the adoption code: it does not go with --revoke-orphans")
     if yes and not revoke_orphans:
         raise click.UsageError("--yes only goes with --revoke-orphans")
-    if (
-        stack_config is not None
-        and stack_config.name == "<stdin>"
-        and any(f.name == "<stdin>" for f in exports)
-    ):
-        raise click.UsageError("stdin (-) can feed either a stack export or --stack-config, not both")
-    loaded = load_exports(exports)
+    if not exports and not stacks:
+        raise click.UsageError(
+            "give the stacks to compare: EXPORT files (`pulumi stack export`) or --stack NAME"
+        )
+    inputs = _inputs(exports, stacks, stack_config, plans)
+    for line in inputs.notes:
+        click.echo(line, err=True)
+    loaded = inputs.exports
     reading = ReadOptions(parallel, progress)
-    actual = load_actual(settings, orgs, stack_config, required=True, reading=reading, need_org=True)
+    actual = load_actual(
+        settings, orgs, None, required=True, reading=reading, need_org=True, configs=inputs.configs
+    )
     assert actual is not None
     names = actual.names
     try:
         found = compare(loaded, actual)
         for line in [*refused_warnings(actual), *warnings(found, names)]:
             click.echo(line, err=True)
-        plans = plan_adoptions(found.orphans, loaded, actual)
-        code = render_code(plans, names) if plans and not revoke_orphans else None
+        adoptions, repairs = adoptions_and_repairs(
+            inputs, actual, found, settings.secrets(), lambda line: click.echo(line, err=True), revoke_orphans
+        )
+        repaired = {i for r in repairs for i in r.found.values()}
+        rest = [p for p in adoptions if p.conn.id.lower() not in repaired]
+        code = render_code(rest, names) if rest and not revoke_orphans else None
         if not as_json:
-            click.echo(render_report(loaded, actual, found), nl=False)
+            click.echo(render_report(loaded, actual, found, len(repaired)), nl=False)
         revoked = _revoke(settings, actual, found, yes) if revoke_orphans and found.orphans else []
     finally:
         actual.close()
     if as_json:
-        _emit_json(render_json(loaded, actual, found, plans, code, revoked))
+        _emit_json(render_json(loaded, actual, found, adoptions, code, revoked, repairs))
     else:
         for conn_id in revoked:
             click.echo(f"revoked connection {conn_id}")
+        if repairs:
+            click.echo()
+            click.echo(render_repairs(repairs), nl=False)
         if code is not None and output is None:
             click.echo()
             click.echo(code, nl=False)
     if code is not None and output is not None:
         write_file(output, code)
-        click.echo(f"code adopting {len(plans)} orphan(s) written to {output}", err=True)
+        click.echo(f"code adopting {len(rest)} orphan(s) written to {output}", err=True)
     remaining = found.ghosts or found.type_diffs or found.shared or (found.orphans and not revoked)
     incomplete = found.incomplete or actual.refused
     status = EXIT_DRIFT if remaining else (EXIT_INCOMPLETE if incomplete else EXIT_OK)

@@ -36,10 +36,13 @@ __all__ = [
     "OrgView",
     "PendingCreate",
     "Refused",
+    "StackConfigDoc",
     "StackExport",
     "fetch_view",
     "key_sets",
     "read_export",
+    "read_stack_config",
+    "urn_parts",
 ]
 
 #: The type of our resource in a stack's state.
@@ -94,13 +97,20 @@ class Declared:
 
 @dataclass(frozen=True)
 class PendingCreate:
-    """A create an interrupted ``pulumi up`` left pending: the connection may exist or not."""
+    """A create an interrupted ``pulumi up`` left pending: the connection may exist or not.
+
+    The same shape describes a create ``pulumi preview`` plans (:mod:`.repair`): a resource the
+    program declares and the state lacks.
+    """
 
     stack: str
     name: str
     urn: str
     source_org: str | None
     sink_org_id: str | None
+    #: The id the provider answered, when the engine recorded it in the pending operation before
+    #: the kill (the connection is then known exactly, not only by its pair).
+    conn_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,11 +119,16 @@ class StackExport:
 
     label: str  # project/stack, from the URNs (the file name when there is no resource)
     declared: tuple[Declared, ...]
+    #: Interrupted creates of resources the state does not hold (those it holds since are left out).
     pending: tuple[PendingCreate, ...]
     names: frozenset[str]  # resource names of every OrgConnection, pending ones included
+    #: Pending create operations of any resource in the export (what `--clear-pending-creates` drops).
+    pending_creates: int = 0
+    #: Of those, the creates of resources of other types (other providers' resources).
+    pending_others: int = 0
 
 
-def _urn_parts(urn: str) -> tuple[str, str]:
+def urn_parts(urn: str) -> tuple[str, str]:
     """``(project/stack, resource name)`` of ``urn:pulumi:STACK::PROJECT::TYPE::NAME``."""
     parts = urn.split("::")
     if len(parts) < 4 or not parts[0].startswith("urn:pulumi:"):
@@ -123,7 +138,7 @@ def _urn_parts(urn: str) -> tuple[str, str]:
 
 def _declared(res: Mapping[str, Any], where: str) -> Declared | None:
     urn = str(res.get("urn") or "")
-    stack, name = _urn_parts(urn)
+    stack, name = urn_parts(urn)
     conn_id = res.get("id")
     if not isinstance(conn_id, str) or not conn_id:
         return None  # not created (a failed create leaves no id)
@@ -169,18 +184,20 @@ def _pending(op: Mapping[str, Any]) -> PendingCreate | None:
     if op.get("type") != "creating" or not isinstance(res, Mapping) or res.get("type") != ORG_CONNECTION_TYPE:
         return None
     urn = str(res.get("urn") or "")
-    stack, name = _urn_parts(urn)
+    stack, name = urn_parts(urn)
     inputs = res.get("inputs") or {}
     try:
         alias, sink = _plain(inputs.get("source_org")), _plain(inputs.get("sink_org_id"))
     except _Encrypted:
         alias, sink = None, None
+    conn_id = res.get("id")
     return PendingCreate(
         stack,
         name,
         urn,
         alias if isinstance(alias, str) else None,
         sink.lower() if isinstance(sink, str) else None,
+        conn_id.lower() if isinstance(conn_id, str) and conn_id else None,
     )
 
 
@@ -198,17 +215,30 @@ def read_export(stream: IO[str], label: str) -> StackExport:
         declared = [_declared(r, label) for r in resources if r.get("type") == ORG_CONNECTION_TYPE]
     except ValueError as exc:  # a plaintext secret that is not JSON
         raise InputError(f"{label}: unreadable secret value ({exc})") from None
-    pending = [p for p in map(_pending, deployment.get("pending_operations") or []) if p is not None]
-    stacks = {_urn_parts(str(r.get("urn") or ""))[0] for r in resources} - {""}
+    operations = [op for op in deployment.get("pending_operations") or [] if isinstance(op, Mapping)]
     found = [d for d in declared if d is not None]
+    # Created since (and not deleted by a replacement waiting for its create): the pending create is stale.
+    held = {d.urn for d in found if not d.pending_replacement}
+    pending = [p for p in map(_pending, operations) if p is not None and p.urn not in held]
+    stacks = {urn_parts(str(r.get("urn") or ""))[0] for r in resources} | {p.stack for p in pending}
+    stacks -= {""}
     names = {d.name for d in found} | {p.name for p in pending}
-    names |= {_urn_parts(str(r.get("urn")))[1] for r in resources if r.get("type") == ORG_CONNECTION_TYPE}
+    names |= {urn_parts(str(r.get("urn")))[1] for r in resources if r.get("type") == ORG_CONNECTION_TYPE}
     return StackExport(
         label=sorted(stacks)[0] if len(stacks) == 1 else label,
         declared=tuple(found),
         pending=tuple(pending),
         names=frozenset(names),
+        pending_creates=sum(op.get("type") == "creating" for op in operations),
+        pending_others=sum(
+            op.get("type") == "creating" and _op_type(op) != ORG_CONNECTION_TYPE for op in operations
+        ),
     )
+
+
+def _op_type(op: Mapping[str, Any]) -> object:
+    res = op.get("resource")
+    return res.get("type") if isinstance(res, Mapping) else None
 
 
 # ---------------------------------------------------------------------------------- key sets
@@ -222,6 +252,8 @@ class KeySet:
     #: The stack alias these keys stand for (``None``: a stack's own keys, or the environment's).
     alias: str | None
     credentials: Credentials
+    #: The stack (``project/stack``) whose configuration gave these keys, when known.
+    stack: str | None = None
 
 
 def alias_env(alias: str) -> tuple[str, str]:
@@ -242,6 +274,7 @@ class KeyOptions:
     orgs: Sequence[str] = ()
     stack_config: tuple[IO[str], str] | None = None  # (stream, label)
     secrets: list[str] = field(default_factory=list)  # every key read, for redaction
+    configs: Sequence[StackConfigDoc] = ()  # stack configurations already read
 
 
 def _env_has_keys(opts: KeyOptions, env: Mapping[str, str]) -> bool:
@@ -249,9 +282,24 @@ def _env_has_keys(opts: KeyOptions, env: Mapping[str, str]) -> bool:
     return bool(opts.api_key or opts.app_key or any((env.get(n) or "").strip() for n in names))
 
 
-def _stack_config_raw(stream: IO[str], label: str) -> dict[str, Any]:
+@dataclass(frozen=True, repr=False)
+class StackConfigDoc:
+    """One stack's configuration (``pulumi config --show-secrets --json``): its values by key."""
+
+    label: str  # where it came from, for messages (never a value)
+    raw: Mapping[str, Any]
+    #: The stack (``project/stack``) it is the configuration of, when known.
+    stack: str | None = None
+
+
+def read_stack_config(stream: IO[str], label: str, stack: str | None = None) -> StackConfigDoc:
+    """Parse the output of ``pulumi config --show-secrets --json`` (:class:`InputError` if unusable)."""
+    return StackConfigDoc(label, _stack_config_raw(stream.read(), label), stack)
+
+
+def _stack_config_raw(text: str, label: str) -> dict[str, Any]:
     try:
-        doc = json.load(stream)
+        doc = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(
             f"{label}: not JSON ({exc}): give the output of `pulumi config --show-secrets --json`"
@@ -279,7 +327,9 @@ def key_sets(opts: KeyOptions, *, required: bool, env: Mapping[str, str] = os.en
     or :class:`InputError` (an unusable ``--stack-config`` document).
     """
     sets: list[KeySet] = []
-    if _env_has_keys(opts, env) or (required and not opts.orgs and opts.stack_config is None):
+    if _env_has_keys(opts, env) or (
+        required and not opts.orgs and opts.stack_config is None and not opts.configs
+    ):
         creds = resolve_credentials(opts.api_key, opts.app_key, opts.api_url, opts.site, env, opts.sources)
         sets.append(KeySet("the keys of DD_API_KEY / DD_APP_KEY", None, creds))
     for alias in opts.orgs:
@@ -290,14 +340,18 @@ def key_sets(opts: KeyOptions, *, required: bool, env: Mapping[str, str] = os.en
             raise ConfigurationError(f"--org {alias}: set {missing} to that org's keys", setting="keys")
         creds = resolve_credentials(api, app, opts.api_url, opts.site, env, opts.sources)
         sets.append(KeySet(f"--org {alias} ({api_var} / {app_var})", alias, creds))
+    docs = list(opts.configs)
     if opts.stack_config is not None:
         stream, label = opts.stack_config
-        raw = _stack_config_raw(stream, label)
-        config = StackConfig(raw, env=env)
+        docs.append(read_stack_config(stream, label))
+    for doc in docs:
+        config = StackConfig(doc.raw, env=env)
+        label, raw = doc.label, doc.raw
         if raw.get("datadog:apiKey") or raw.get("datadog:appKey"):
-            sets.append(KeySet(f"{label}: datadog:apiKey / datadog:appKey", None, config.credentials(None)))
+            creds = config.credentials(None)
+            sets.append(KeySet(f"{label}: datadog:apiKey / datadog:appKey", None, creds, doc.stack))
         for alias in config.aliases:
-            sets.append(KeySet(f"{label}: {ORGS_KEY}.{alias}", alias, config.credentials(alias)))
+            sets.append(KeySet(f"{label}: {ORGS_KEY}.{alias}", alias, config.credentials(alias), doc.stack))
         if config.error is not None:
             raise config.error
     opts.secrets.extend(s for ks in sets for s in (ks.credentials.api_key, ks.credentials.app_key))
@@ -367,9 +421,13 @@ class Actual:
         """Ids of the orgs whose keys were given: every connection of theirs is listed."""
         return {v.org.id.lower() for v in self.views if v.org.id is not None}
 
-    def aliases(self) -> list[tuple[str | None, str]]:
-        """``(alias, org id)`` of every key set whose org is known, in the order given."""
-        return [(v.keys.alias, v.org.id.lower()) for v in self.views if v.org.id is not None]
+    def aliases(self, stack: str | None = None) -> list[tuple[str | None, str]]:
+        """``(alias, org id)`` of every key set whose org is known, in the order given; with
+        ``stack``, the key sets of that stack's configuration first (its own keys are alias None)."""
+        known = [v for v in self.views if v.org.id is not None]
+        if stack is not None:
+            known.sort(key=lambda v: v.keys.stack != stack)
+        return [(v.keys.alias, v.org.id.lower()) for v in known if v.org.id is not None]
 
     def close(self) -> None:
         """Close every client."""
