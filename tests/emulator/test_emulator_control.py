@@ -172,3 +172,15 @@ def test_in_process_helpers(emu: Emulator, hub: Api) -> None:
     emu.reset()
     assert emu.connections() == [] and emu.requests_log() == []
     assert hub.list().status_code == 200
+
+
+def test_a_request_that_began_before_a_reset_is_not_logged_after_it() -> None:
+    """A fault can hold a request past the reset between two tests: it must not show in the next log."""
+    from datadog_org_connections.emulator.runtime import RequestLog
+
+    log = RequestLog()
+    began = log.generation
+    log.clear()  # the reset
+    log.append({"method": "POST"}, began)  # the held request ends now
+    log.append({"method": "GET"}, log.generation)
+    assert [e["method"] for e in log.entries()] == ["GET"]

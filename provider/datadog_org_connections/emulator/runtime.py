@@ -28,16 +28,28 @@ def sanitize_query(query: dict[str, list[str]]) -> dict[str, str | list[str]]:
 
 
 class RequestLog:
-    """A bounded, thread-safe list of the API requests served (control requests are not logged)."""
+    """A bounded, thread-safe list of the API requests served (control requests are not logged).
+
+    A request is logged when it ends; one that began before the last :meth:`clear` (a reset between
+    tests, while a fault still holds an earlier request) is not logged: the log holds only requests
+    that arrived after it was cleared."""
 
     def __init__(self, size: int = REQUEST_LOG_SIZE) -> None:
         self._lock = threading.Lock()
         self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._generation = 0
 
-    def append(self, entry: dict[str, Any]) -> None:
-        """Record one request."""
+    @property
+    def generation(self) -> int:
+        """How many times the log was cleared: pass it back to :meth:`append` for a request now starting."""
         with self._lock:
-            self._entries.append(entry)
+            return self._generation
+
+    def append(self, entry: dict[str, Any], generation: int | None = None) -> None:
+        """Record one request (dropped if the log was cleared since it began, at ``generation``)."""
+        with self._lock:
+            if generation is None or generation == self._generation:
+                self._entries.append(entry)
 
     def entries(self) -> list[dict[str, Any]]:
         """A copy of the log, oldest first."""
@@ -48,6 +60,7 @@ class RequestLog:
         """Empty the log."""
         with self._lock:
             self._entries.clear()
+            self._generation += 1
 
 
 class Runtime:

@@ -170,6 +170,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         started = time.time()
         clock = time.perf_counter()
+        generation = self.runtime.log.generation
         method = self.command.upper()
         parts = urlsplit(self.path)
         path = parts.path or "/"
@@ -201,7 +202,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             pass
         finally:
             entry["duration_ms"] = round((time.perf_counter() - clock) * 1000.0, 3)
-            self.runtime.log.append(entry)
+            self.runtime.log.append(entry, generation)
             self._log_line(method, path, query, entry["status"], clock, entry["org_id"], entry["fault"])
 
     def _key(self, header: str, param: str, query: Mapping[str, list[str]]) -> str | None:
