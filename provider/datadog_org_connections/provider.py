@@ -52,6 +52,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from . import diagnostics
 from .advice import (
     RECORDED_CONFIG,
     STATE_KEYS_FIXES,
@@ -518,6 +519,12 @@ class OrgConnectionProvider(ResourceProvider):
         alias = props.get("source_org")
         identity = self._identity(alias)
         if identity is None or not identity.known:
+            why = identity.unknown_because if identity is not None else "no keys"
+            diagnostics.warn(
+                f"{command}: connection {conn_id} is taken as gone, although whose keys {org_label(alias)} "
+                f"holds ({keys_setting(alias)}) could not be learnt ({why}): if these keys belong to another "
+                "org than the connection's, it may still exist (`dd-org-connections reconcile` shows it)"
+            )
             return None
         source, sink = props.get("source_org_id"), props.get("sink_org_id")
         if identity.is_party(source, sink) is not False:

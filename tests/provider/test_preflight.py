@@ -274,3 +274,22 @@ def test_an_adopted_connection_takes_its_creators_kind_from_the_list(
         )[1]
     assert bot["created_by_service_account"] is True and bot["created_by"] == HUB_BOT.name
     assert admin["created_by_service_account"] is False and admin["adopted"] == "existing"
+
+
+# --- where the keys' org cannot be learnt, the identity checks fail open and say so ----------------
+
+
+def test_a_connection_taken_as_gone_without_knowing_the_keys_org_says_so(
+    shared_emulator: Emulator, emulator: EmulatorControl, engine: FakeEngine
+) -> None:
+    """current_user failing (5xx) and /api/v2/org refused (a read-only key): the org is unknown, so a
+    connection missing from the listing leaves the state as before, with a warning naming why."""
+    conn_id = emulator.create(SPOKE_EU.id, HUB.id, ["logs"])["id"]
+    emulator.delete(conn_id)
+    outs = {**NEWS, "source_org_id": SPOKE_EU.id, "source_org_name": "spoke-eu", "sink_org_name": "hub"}
+    keys = SPOKE_EU.as_user(USERS["ci-reader@spoke-eu.acme.test"])
+    with _host(engine, shared_emulator.url, keys) as host:
+        emulator.faults(kinds=["server_error"], probability=1, path="/api/v2/current_user")
+        assert host.read(conn_id, outs) == ("", {})
+    (warning,) = [w for w in engine.warnings() if conn_id in w]
+    assert "is taken as gone" in warning and "could not be learnt" in warning
