@@ -5,7 +5,9 @@ directory, installs only that wheel and its dependencies from PyPI, with the Pul
 the declared range (the floor in pyproject.toml, and the newest 3.x release on PyPI), and runs a
 sample program with our CLI build: its Pulumi.yaml names that virtualenv (the `virtualenv` runtime
 option), which runs both the program and the dynamic provider. The program creates a connection with
-`OrgConnectionArgs` and reads another with `OrgConnection.get`, against the emulator.
+`OrgConnectionArgs` and reads another with `OrgConnection.get`, against the emulator, and keeps a
+value changed outside Pulumi through `up --refresh` with `ignore_changes` (read() returning inputs,
+the reason for the SDK floor).
 
 Marked `packaging` (skipped unless DDOC_PACKAGING_TESTS=1; .ci/run sets it): it needs PyPI and takes
 a minute or two per SDK.
@@ -47,7 +49,10 @@ from datadog_org_connections import OrgConnection, OrgConnectionArgs
 
 config = pulumi.Config()
 to_hub = OrgConnection(
-    "to-hub", OrgConnectionArgs(sink_org_id=config.require("hubOrgId"), connection_types=["metrics", "logs"])
+    "to-hub",
+    OrgConnectionArgs(sink_org_id=config.require("hubOrgId"), connection_types=["metrics", "logs"]),
+    # Kept through a refresh only if read() can return inputs (the SDK floor's reason).
+    pulumi.ResourceOptions(ignore_changes=["connection_types"]),
 )
 existing = OrgConnection.get("existing", config.require("existingId"))
 pulumi.export("id", to_hub.id)
@@ -113,6 +118,12 @@ def test_the_wheel_in_a_fresh_virtualenv_runs_a_program(
         [(SPOKE_EU.id, HUB.id, ("logs", "metrics")), (SPOKE_EU.id, SPOKE_US.id, ("audit",))]
     )
 
+    # ignore_changes keeps a value changed outside Pulumi through `up --refresh`: no PATCH.
+    emulator.patch(outs["id"], ["audit", "logs", "metrics"])
+    emulator.clear_requests()
+    project.pulumi("up", "--yes", "--skip-preview", "--refresh")
+    assert emulator.mutating_requests() == []
+    assert project.outputs()["types"] == ["audit", "logs", "metrics"]
     emulator.clear_requests()
     project.pulumi("destroy", "--yes")
     assert [(r["method"], r["path"]) for r in emulator.mutating_requests()] == [
