@@ -14,6 +14,7 @@ checkpoints are rows of that table keyed by their bucket path (``pulumi/.pulumi/
 
 from __future__ import annotations
 
+import base64
 import glob
 import os
 import pwd
@@ -72,6 +73,12 @@ def find_pg_bin() -> Path | None:
     return None
 
 
+def _table(backend_url: str) -> str:
+    """The state table of a backend URL (``?table=NAME``, else the CLI's default)."""
+    match = re.search(r"[?&]table=([a-z0-9_]+)", backend_url)
+    return match.group(1) if match else "pulumi_state"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,13 +124,24 @@ class PostgresCluster:
         """The keys (bucket paths, e.g. ``pulumi/.pulumi/locks/organization/PROJECT/STACK/ID.json``:
         the database's name comes first) stored in ``backend_url``'s table that contain ``part``;
         ``[]`` while the CLI has not created the table."""
-        match = re.search(r"[?&]table=([a-z0-9_]+)", backend_url)
-        table = match.group(1) if match else "pulumi_state"
+        table = _table(backend_url)
         if self.psql(f"SELECT to_regclass('{table}') IS NOT NULL").strip() != "t":
             return []
         escaped = part.replace("'", "''")
         out = self.psql(f"SELECT key FROM {table} WHERE strpos(key, '{escaped}') > 0 ORDER BY key")
         return out.splitlines()
+
+    def read(self, backend_url: str, part: str) -> dict[str, bytes]:
+        """The files (key -> content) stored in ``backend_url``'s table whose key contains ``part``:
+        the CLI stores each as ``{"data": "<base64 of the content>"}``."""
+        keys = self.keys(backend_url, part)
+        if not keys:
+            return {}
+        escaped = part.replace("'", "''")
+        rows = self.psql(
+            f"SELECT key, data->>'data' FROM {_table(backend_url)} WHERE strpos(key, '{escaped}') > 0 ORDER BY key"
+        )
+        return {key: base64.b64decode(data) for key, data in (row.split("|", 1) for row in rows.splitlines())}
 
     # ------------------------------------------------------------------------ the server
 
