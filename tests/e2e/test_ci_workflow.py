@@ -65,6 +65,7 @@ pytestmark = [
 
 WORKFLOW = REPO_ROOT / "docs" / "examples" / "github-actions" / "org-connections.yml"
 CI_DOC = "docs/ci.md"
+CONNECTION = "pulumi-python:dynamic/datadog:OrgConnection"
 STATE, LOCKS = "/.pulumi/stacks/datadog-connections/spoke-eu.json", "/.pulumi/locks/"
 PASSPHRASE = "the team's passphrase, a GitHub secret"
 REPOSITORY = {"repository": "acme/datadog-connections"}
@@ -330,7 +331,10 @@ def test_a_cancelled_up_job_records_its_create_and_the_next_push_has_nothing_to_
         return json.loads(data)["checkpoint"]["latest"]  # type: ignore[no-any-return]
 
     def creating() -> bool:  # the engine records a create as pending before it calls the provider
-        return bool(postgres.keys(postgres_backend, STATE) and checkpoint().get("pending_operations"))
+        if not postgres.keys(postgres_backend, STATE):
+            return False
+        pending = checkpoint().get("pending_operations") or []
+        return any(op["resource"]["type"] == CONNECTION for op in pending)  # not the default provider's
 
     cancelled = repo.run(PUSH_MAIN, cancel=Cancel("Deploy", creating))
     assert cancelled.status == "cancelled", [(s.name, s.code) for s in cancelled.steps]
@@ -343,7 +347,7 @@ def test_a_cancelled_up_job_records_its_create_and_the_next_push_has_nothing_to_
     assert postgres.keys(postgres_backend, LOCKS) == [], "the cancelled run left the stack locked"
     (made,) = emulator.connections()
     deployment = checkpoint()
-    assert [r["id"] for r in deployment["resources"] if r["type"].endswith(":OrgConnection")] == [made["id"]]
+    assert [r["id"] for r in deployment["resources"] if r["type"] == CONNECTION] == [made["id"]]
     assert not deployment.get("pending_operations"), "the create was left pending"
 
     emulator.latency(0)
