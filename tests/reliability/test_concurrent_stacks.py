@@ -20,8 +20,8 @@ API (each declared connection exactly once, no id held by two resources, nothing
 stack declares, the types as declared), no DELETE was ever sent, and `pulumi preview
 --expect-no-changes` passes on every stack.
 
-It stays in the default run: about 35 s on 2 cores (8 engines, their language hosts and providers at
-once), most of it the CLI's own start-up; `--durations` shows it.
+It stays in the default run: 18-35 s on 2 shared cores (8 engines, their language hosts and providers
+at once), most of it the CLI's own start-up; `--durations` shows it.
 """
 
 from __future__ import annotations
