@@ -342,7 +342,8 @@ def test_a_cancelled_up_job_records_its_create_and_the_next_push_has_nothing_to_
     assert "^C received; cancelling" in deploy and "pulumi-python:dynamic/datadog:OrgConnection" in deploy, (
         deploy
     )
-    assert "::warning::" in cancelled.step("After a cancelled run").output
+    after = cancelled.step("After a cancelled run").output
+    assert "::warning::" in after and "in sync" in after, after
     assert cancelled.orphans == [], "pulumi or a plugin outlived the cancelled step"
     assert postgres.keys(postgres_backend, LOCKS) == [], "the cancelled run left the stack locked"
     (made,) = emulator.connections()
