@@ -8,7 +8,7 @@ import re
 from cli_helpers import run, table_rows
 
 from support.emulator_control import EmulatorControl
-from support.seed import GLOBEX, HUB, SPOKE_AP, SPOKE_EU, SPOKE_US, service_account_of
+from support.seed import GLOBEX, HUB, HUB_READER_APP_KEY, SPOKE_AP, SPOKE_EU, SPOKE_US, service_account_of
 
 JSON_KEYS = [
     "id",
@@ -131,20 +131,26 @@ def test_list_filters(emulator: EmulatorControl) -> None:
 
 
 def test_direction_when_the_org_list_fails(emulator: EmulatorControl) -> None:
-    # GET /api/v2/org fails: with one connection the current org cannot be told ("?"); with
-    # several, the org common to all of them is the current org.
+    # GET /api/v2/org fails: current_user (no permission needed) names the org.
     first = emulator.create(HUB.name, SPOKE_EU.id, ["logs"])
     emulator.faults(kinds=["server_error"], path="/api/v2/org")
-    result = run("--max-attempts", "1", "list", "--json", url=emulator.url)
+    [item] = json.loads(run("--max-attempts", "1", "list", "--json", url=emulator.url).out)
+    assert (item["direction"], item["other_org_id"]) == ("outgoing", SPOKE_EU.id)
+    # Keys that may not list orgs, and current_user failing too: with one connection the current org
+    # cannot be told ("?"); with several, the org common to all of them is the current org.
+    emulator.faults(kinds=["server_error"], path="/api/v2/current_user")
+    result = run("--max-attempts", "1", "list", "--json", url=emulator.url, app_key=HUB_READER_APP_KEY)
     assert result.code == 0, result
     [item] = json.loads(result.out)
     assert (item["direction"], item["other_org_id"]) == ("?", None)
-    table = run("--max-attempts", "1", "list", url=emulator.url)
+    table = run("--max-attempts", "1", "list", url=emulator.url, app_key=HUB_READER_APP_KEY)
     [row] = table_rows(table.out)
     assert (row["DIRECTION"], row["OTHER ORG"]) == ("?", "hub -> spoke-eu")
 
     second = emulator.create(SPOKE_US.name, HUB.id, ["logs"])
-    items = json.loads(run("--max-attempts", "1", "list", "--json", url=emulator.url).out)
+    items = json.loads(
+        run("--max-attempts", "1", "list", "--json", url=emulator.url, app_key=HUB_READER_APP_KEY).out
+    )
     assert {c["id"]: c["direction"] for c in items} == {first["id"]: "outgoing", second["id"]: "incoming"}
 
 

@@ -350,9 +350,12 @@ def test_connections_of_orgs_without_keys_are_not_called_in_sync(world: World, a
 
 def test_read_only_keys_work_while_the_connections_tell_the_org(world: World, api: EmulatorControl) -> None:
     ok = reconcile(world, api, *files(world, "eu"), app_key=SPOKE_EU_READER_APP_KEY)
-    assert ok.code == 0, ok  # 403 on /api/v2/org, but spoke-eu is in all three of its connections
+    assert ok.code == 0, ok  # 403 on /api/v2/org, but current_user names the org
     api.delete(world.ids["eu:to-us"])
     api.delete(world.ids["sec:to-eu"])
+    one_left = reconcile(world, api, *files(world, "eu"), app_key=SPOKE_EU_READER_APP_KEY)
+    assert one_left.code == 6, one_left  # current_user names the org: the two deleted are ghosts
+    api.faults(kinds=["server_error"], path="/api/v2/current_user")  # and nothing names it
     ambiguous = reconcile(world, api, *files(world, "eu"), app_key=SPOKE_EU_READER_APP_KEY)
     assert ambiguous.code == 5, ambiguous
     line = one_error_line_of(ambiguous)

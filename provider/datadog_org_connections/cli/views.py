@@ -106,8 +106,9 @@ class CurrentOrg:
 def current_org(client: OrgConnectionsClient, connections: Sequence[Connection]) -> CurrentOrg:
     """Which org the keys belong to.
 
-    ``GET /api/v2/org`` names it exactly (``data.id``). Keys that may not list orgs (403 without
-    ``org_connections_write``) fall back on the connections: every listed connection involves the
+    ``GET /api/v2/org`` names it exactly (``data.id``) with the orgs it manages. Keys that may not list
+    orgs (403 without ``org_connections_write``) ask ``GET /api/v2/current_user`` (no permission
+    needed: the user's org), then fall back on the connections: every listed connection involves the
     current org, so the one org id common to all of them is it. Unknown (``id=None``) otherwise.
     """
     try:
@@ -116,6 +117,12 @@ def current_org(client: OrgConnectionsClient, connections: Sequence[Connection])
         error: DatadogError = exc
     else:
         return CurrentOrg(orgs.current_id, orgs.current.name, orgs.orgs)
+    try:
+        user = client.get_current_user()
+    except DatadogError:
+        user = None
+    if user is not None and user.org_id:
+        return CurrentOrg(user.org_id.lower(), user.org_name, (), error)
     if connections:
         common = set.intersection(*({c.source_org_id.lower(), c.sink_org_id.lower()} for c in connections))
         if len(common) == 1:
