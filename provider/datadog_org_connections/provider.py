@@ -52,9 +52,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from . import diagnostics
 from .advice import (
-    RECORDED_CONFIG,
     STATE_KEYS_FIXES,
     Fixes,
     OrgConnectionError,
@@ -67,14 +65,15 @@ from .advice import (
 from .client import OrgConnectionsClient
 from .deployment import Deployment
 from .errors import ConfigurationError, ConflictError, DatadogError, NotFoundError, TransportError
-from .identity import KeysIdentity, org_text
+from .identity import KeysIdentity
 from .journal import Entry, Journal
 from .models import UUID_RE, Connection
 from .outputs import creator_is_service_account, outputs, refreshed_inputs, secret_outputs
-from .preflight import keys_setting, require_write, review
+from .preflight import require_write, review
+from .proofs import confirm_gone, held_elsewhere, identity_or_none, keys_moved, require_party, resource_name
 from .schema import INPUTS, OWNER_INPUT, changed_inputs, check_inputs, is_unknown, secret_values
 from .stack_config import KEYS as STACK_CONFIG_KEYS
-from .stack_config import ORGS_KEY, StackConfig
+from .stack_config import StackConfig
 
 __all__ = ["OrgConnectionError", "OrgConnectionProvider"]
 
@@ -144,10 +143,7 @@ class OrgConnectionProvider(ResourceProvider):
 
     def _identity(self, alias: str | None) -> KeysIdentity | None:
         """Who `alias`'s keys are; None when the alias has no usable keys (the step needing them says so)."""
-        try:
-            return self.deployment.identity(alias)
-        except ConfigurationError:
-            return None
+        return identity_or_none(self.deployment, alias)
 
     # --- check / diff -------------------------------------------------------------------------
 
@@ -195,7 +191,7 @@ class OrgConnectionProvider(ResourceProvider):
             return None
         source = identity.text if identity.known else f"{org_label(alias)} (the same API key)"
         reason = (
-            f"{_resource_name(owner)} and {_resource_name(other)} both declare the connection from {source} "
+            f"{resource_name(owner)} and {resource_name(other)} both declare the connection from {source} "
             f"to sink org {sink}, and Datadog allows one connection per pair: remove one of the two "
             "declarations (two aliases of one org name the same source org)"
         )
@@ -252,7 +248,7 @@ class OrgConnectionProvider(ResourceProvider):
             identity = self._identity(alias)
             same_org = identity.is_org(olds.get("source_org_id")) if identity is not None else None
             if "source_org" not in replaces and same_org is False and identity is not None:
-                raise self._keys_moved(_id, olds, alias, identity)
+                raise keys_moved(_id, olds, alias, identity)
             if replaces == ["source_org"] and same_org:
                 replaces = []  # another alias of the same org: the connection stays, the state records it
             updates = any(spec.effect == "update" for spec in changed)
@@ -262,26 +258,6 @@ class OrgConnectionProvider(ResourceProvider):
             self._check_adopt_id_for_replacement(_id, news)
         self.deployment.replacements.diffed(_id, replaced=bool(replaces))
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))
-
-    @staticmethod
-    def _keys_moved(
-        conn_id: str, olds: Mapping[str, Any], alias: str | None, identity: KeysIdentity
-    ) -> OrgConnectionError:
-        source = org_text(olds.get("source_org_id"), olds.get("source_org_name") or "")
-        sink = org_text(olds.get("sink_org_id"), olds.get("sink_org_name") or "")
-        move = (
-            f"declare {identity.text}'s keys under a new alias in {ORGS_KEY} and set source_org to it"
-            if alias is not None
-            else f"declare {identity.text}'s keys under an alias in {ORGS_KEY} and set source_org to it, "
-            "keeping datadog:apiKey/appKey for the old org until that `pulumi up` has run"
-        )
-        return OrgConnectionError(
-            f"the keys of {org_label(alias)} ({keys_setting(alias)}) now belong to {identity.text}, but connection "
-            f"{conn_id} joins {source} -> {sink}: acting with these keys would leave it orphaned and make a "
-            f"connection from the wrong org. To fix: put the keys of {source} back in {keys_setting(alias)}; "
-            f"to move the connection to {identity.text} instead, {move} (the replacement deletes the old "
-            "connection with the old org's keys)."
-        )
 
     def _check_adopt_id_for_replacement(self, conn_id: str, news: dict[str, Any]) -> None:
         """`adopt_id` is for a resource's first create. Left in place through a replacement it names the
@@ -419,7 +395,7 @@ class OrgConnectionProvider(ResourceProvider):
         if not held_here and self._adoption_configured(owner) == found.id.lower():
             return found, "config"  # orgConnections:adopt names it for this resource (reconcile's repair)
         if held_here:
-            fix: Fixes = {ConflictError: _held_elsewhere(found, holder)}
+            fix: Fixes = {ConflictError: held_elsewhere(found, holder)}
             raise explain(conflict, "create org connection", props.get("source_org"), sink, fix) from None
         if props.get("adopt_existing"):
             return found, "existing"
@@ -456,7 +432,7 @@ class OrgConnectionProvider(ResourceProvider):
             if holder is not None or self.deployment.made_here(conn.id):
                 raise OrgConnectionError(
                     f"adopt org connection {conn_id} failed for {org_label(alias)} -> sink org {sink}: "
-                    f"{_held_elsewhere(conn, holder)}."
+                    f"{held_elsewhere(conn, holder)}."
                 )
             return conn
         other = client.find_connection(conn_id)
@@ -503,52 +479,13 @@ class OrgConnectionProvider(ResourceProvider):
             outs = outputs(conn, props, props.get("adopted"), props)
             return ReadResult(conn.id, outs, refreshed_inputs(conn, props) if source else None)
         if source:
-            self._require_party(id_, props, "refresh")
+            require_party(self.deployment, id_, props, "refresh")
             return ReadResult("", {})
         raise OrgConnectionError(
             f"read org connection {id_} failed for {org_label(alias)}: no connection with this id is visible to "
             f"{org_label(alias)}. To fix: check the id with `dd-org-connections list`, or pass "
             "source_org=<alias> for a connection of another org."
         )
-
-    def _require_party(self, conn_id: str, props: Mapping[str, Any], command: str) -> bool | None:
-        """Before taking "not found" for "gone": the keys must be of one of the connection's orgs.
-
-        Raises when they are proven not to be (nothing is dropped or reported deleted); returns whether
-        they are proven to be (None: the keys' org could not be learnt, and the caller fails open)."""
-        alias = props.get("source_org")
-        identity = self._identity(alias)
-        if identity is None or not identity.known:
-            why = identity.unknown_because if identity is not None else "no keys"
-            diagnostics.warn(
-                f"{command}: connection {conn_id} is taken as gone, although whose keys {org_label(alias)} "
-                f"holds ({keys_setting(alias)}) could not be learnt ({why}): if these keys belong to another "
-                "org than the connection's, it may still exist (`dd-org-connections reconcile` shows it)"
-            )
-            return None
-        source, sink = props.get("source_org_id"), props.get("sink_org_id")
-        if identity.is_party(source, sink) is not False:
-            return True
-        raise OrgConnectionError(
-            f"{command} cannot tell whether connection {conn_id} still exists: the keys of {org_label(alias)} "
-            f"({keys_setting(alias)}) now belong to {identity.text}, and this connection joins "
-            f"{org_text(source, props.get('source_org_name') or '')} -> "
-            f"{org_text(sink, props.get('sink_org_name') or '')}. Nothing was changed. To fix: use the keys of "
-            f"one of these orgs; {RECORDED_CONFIG}."
-        )
-
-    def _confirm_gone(self, conn_id: str, props: Mapping[str, Any], command: str) -> None:
-        """After a 404: gone only if the keys are of a party and their listing of the pair confirms it."""
-        if not self._require_party(conn_id, props, command):
-            return  # the keys' org is unknown: fail open, as the 404 says
-        alias = props.get("source_org")
-        source, sink = props.get("source_org_id"), props.get("sink_org_id")
-        still = self.deployment.client(alias).find_connection(conn_id, source_org_id=source, sink_org_id=sink)
-        if still is not None:
-            raise OrgConnectionError(
-                f"{command} of org connection {conn_id} was answered 404, yet {org_label(alias)} still lists it "
-                "(the API may be catching up). Nothing was changed. To fix: run the command again."
-            )
 
     @_one_line_errors
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -568,7 +505,7 @@ class OrgConnectionProvider(ResourceProvider):
             conn = self.deployment.client(alias).update_connection(id_, types)
         except NotFoundError:
             where = {**olds, "source_org": alias}
-            self._confirm_gone(id_, where, "update")
+            confirm_gone(self.deployment, id_, where, "update")
             raise OrgConnectionError(
                 f"update org connection {id_} failed for {org_label(alias)} -> sink org "
                 f"{news.get('sink_org_id')}: the connection was deleted outside Pulumi. To fix: run "
@@ -596,7 +533,7 @@ class OrgConnectionProvider(ResourceProvider):
             )
             self.deployment.mutated()
             if not self.deployment.client(alias).delete_connection(id_, missing_ok=True):
-                self._confirm_gone(id_, props, "delete")  # 404: gone, once proven
+                confirm_gone(self.deployment, id_, props, "delete")  # 404: gone, once proven
             deleted = True
         except DatadogError as exc:
             raise explain(
@@ -604,18 +541,3 @@ class OrgConnectionProvider(ResourceProvider):
             ) from None
         finally:
             self.deployment.replacements.delete_ended(id_, deleted)
-
-
-def _resource_name(owner: str) -> str:
-    """A resource as messages name it: `OrgConnection 'name'` (from `project/stack/name`)."""
-    return f"OrgConnection {owner.split('/', 2)[-1]!r}"
-
-
-def _held_elsewhere(conn: Connection, holder: str | None) -> str:
-    """Why a connection held by another resource of the deployment is not taken, and the fix."""
-    who = _resource_name(holder) if holder else "another resource of this deployment"
-    return (
-        f"connection {conn.id} ({conn.source_org_name or conn.source_org_id} -> "
-        f"{conn.sink_org_name or conn.sink_org_id}) is held by {who}, and two resources cannot hold one "
-        "connection: remove one of the two declarations of the pair"
-    )
