@@ -338,6 +338,28 @@ def _run_script(
     return code, bool(cancelled), proc.pid
 
 
+def _step_env(
+    workflow: Mapping[str, Any],
+    job: Mapping[str, Any],
+    step: Mapping[str, Any],
+    context: Mapping[str, Any],
+    base_env: Mapping[str, str],
+    workspace: Path,
+    files: Path,
+) -> dict[str, str]:
+    """A `run:` step's environment: the runner's, the workflow's, job's and step's `env:`, the
+    `$GITHUB_PATH` additions so far, and the variables GitHub sets."""
+    env = dict(base_env)
+    env.update(_env([workflow.get("env", {}), job.get("env", {}), step.get("env", {})], context))
+    added = [line for line in (files / "path").read_text().splitlines() if line]
+    env["PATH"] = os.pathsep.join([*reversed(added), env["PATH"]])
+    env.update(
+        CI="true", GITHUB_ACTIONS="true", GITHUB_WORKSPACE=str(workspace), GITHUB_PATH=str(files / "path"),
+        GITHUB_STEP_SUMMARY=str(files / "step_summary"), RUNNER_TEMP=str(files),
+    )  # fmt: skip
+    return env
+
+
 def run_job(
     workflow: Mapping[str, Any],
     name: str,
@@ -387,14 +409,7 @@ def run_job(
         replacement = stand_in(step)
         script = files / f"step-{index}.sh"
         script.write_text(replacement or str(step["run"]))
-        env = dict(base_env)
-        env.update(_env([workflow.get("env", {}), job.get("env", {}), step.get("env", {})], context))
-        added = [line for line in github_path.read_text().splitlines() if line]
-        env["PATH"] = os.pathsep.join([*reversed(added), env["PATH"]])
-        env.update(
-            CI="true", GITHUB_ACTIONS="true", GITHUB_WORKSPACE=str(workspace), GITHUB_PATH=str(github_path),
-            GITHUB_STEP_SUMMARY=str(summary), RUNNER_TEMP=str(files),
-        )  # fmt: skip
+        env = _step_env(workflow, job, step, context, base_env, workspace, files)
         cwd = workspace / str(step.get("working-directory", defaults.get("working-directory", ".")))
         log = files / f"step-{index}.log"
         when = cancel.when if cancel is not None and cancel.step == step_name else None
