@@ -103,12 +103,17 @@ def _resource_policy(
     )
 
 
-def _validate_sink_limit(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    conns = [
+def _stack_connections(args: StackValidationArgs) -> list[rules.Connection]:
+    """The stack's org connections, as the rules see them."""
+    return [
         conn
         for r in args.resources
         if (conn := _connection(r.resource_type, r.urn, r.name, r.props)) is not None
     ]
+
+
+def _validate_sink_limit(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    conns = _stack_connections(args)
     if not conns:
         return
     try:
@@ -122,11 +127,7 @@ def _validate_sink_limit(args: StackValidationArgs, report_violation: ReportViol
 
 def _validate_creators(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """On the stack's resources as they end (their outputs): existing connections' creators."""
-    conns = [
-        conn
-        for r in args.resources
-        if (conn := _connection(r.resource_type, r.urn, r.name, r.props)) is not None
-    ]
+    conns = _stack_connections(args)
     if not conns:
         return
     try:
